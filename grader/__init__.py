@@ -1,0 +1,1 @@
+"""The course's grader: release notebooks and autograde submissions with nbgrader."""

@@ -1,0 +1,74 @@
+"""`python -m grader ...`: thin argparse commands over the library."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import layout
+from .course import GraderError
+
+
+def cmd_release(args: argparse.Namespace) -> int:
+    from .release import release
+
+    for path in release():
+        print(f"released {path.relative_to(layout.ROOT)}")
+    print(f"student bundle {layout.STUDENT_BUNDLE.relative_to(layout.ROOT)}")
+    return 0
+
+
+def print_table(rows) -> None:
+    """The grade table, as `make demo` shows it."""
+    headers = ["student_id", "assignment", "notebook", "score", "status"]
+    lines = [[r.student_id, r.assignment, r.notebook, f"{r.score:g}/{r.max_score:g}", r.status] for r in rows]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
+    for line in [headers] + lines:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+
+
+def cmd_autograde(args: argparse.Namespace) -> int:
+    from .autograde import autograde
+
+    rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
+                     assignment=args.assignment, student=args.student, sandbox=args.sandbox)
+    print_table(rows)
+    print(f"\nwrote {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.html'} and feedback/")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .autograde import DEFAULT_TIMEOUT
+    from .sandbox import MODES
+
+    parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("release", help="regenerate notebooks/ from solutions/ and build dist/student.zip")
+    p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser("autograde", help="grade SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb into OUT")
+    p.add_argument("submissions", metavar="SUBMISSIONS")
+    p.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and report.html go")
+    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel notebooks (default: CPU count)")
+    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
+    p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
+    p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
+    p.set_defaults(func=cmd_autograde)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (GraderError, KeyError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,120 @@
+"""nbgrader's Execute step, made to survive hostile notebooks and to say what happened.
+
+Stock nbgrader fails a whole submission when a kernel dies or ignores an interrupt, and holds a
+cell's entire output in memory. `GradedExecute` instead records the event, gives the cells it
+could not run an error output (so they score 0 while earlier tests keep their points), caps output
+bytes as they arrive, and writes what happened to `record_path` for the grader to read.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from nbformat import NotebookNode
+from nbformat.v4 import new_output
+from nbgrader.preprocessors import Execute
+from traitlets import Int, Unicode
+
+from . import integrity
+
+TIMEOUT_ENAME = "CellTimeoutError"
+
+
+def error_output(ename: str, evalue: str) -> NotebookNode:
+    """An error output as a kernel would have produced it."""
+    return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class GradedExecute(Execute):
+    """Execute every cell; record timeouts, kernel deaths, output floods and tampering."""
+
+    record_path = Unicode("", help="Where to write the JSON record of this execution").tag(config=True)
+    cell_output_bytes = Int(2 * 2**20, help="Output bytes kept per cell; the rest is dropped").tag(config=True)
+    shutdown_kernel = Unicode("immediate").tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        """Run the notebook, then write the record whatever happened."""
+        self._events: list[dict] = []
+        self._stopped: str | None = None
+        self._cell_bytes: dict[int, int] = {}
+        self._audit = integrity.Audit(self)
+        try:
+            return super().preprocess(nb, resources, km)
+        finally:
+            self._write_record()
+
+    def _event(self, kind: str, cell_index: int | None, detail: str) -> None:
+        self._events.append({"kind": kind, "cell": cell_index, "detail": detail})
+
+    def _cell_label(self, cell: NotebookNode, index: int) -> str:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        return f"cell {index}" + (f" ({gid})" if gid else "")
+
+    def preprocess_cell(self, cell, resources, index):
+        """Execute one cell unless the kernel is gone; never let one cell end the notebook."""
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell, resources
+        if self._stopped:
+            cell.outputs = [error_output("CellNotRun", self._stopped)]
+            return cell, resources
+        label = self._cell_label(cell, index)
+        try:
+            self._audit.before_cell(cell, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            self._audit.after_cell(cell, index)
+        except DeadKernelError:
+            self._event("kernel_died", index, f"the kernel died while running {label}")
+            self._stopped = f"not run: the kernel died in {label}"
+            cell.outputs.append(error_output("DeadKernelError", "the kernel died while running this cell"))
+        except CellTimeoutError:
+            # The kernel was interrupted but never answered: it swallowed the interrupt.
+            self._event("timeout", index, f"{label} ignored the interrupt after {self.timeout} s; kernel stopped")
+            self._stopped = f"not run: the kernel was stopped after {label} timed out"
+            cell.outputs.append(error_output(TIMEOUT_ENAME, f"no reply within {self.timeout} s; the kernel was stopped"))
+            self._kill_kernel()
+        return cell, resources
+
+    def _kill_kernel(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        if self.km is not None:
+            run_sync(self.km.shutdown_kernel)(now=True)
+
+    def on_cell_executed(self, **kwargs):
+        """Record a cell that hit the time limit and was interrupted."""
+        super().on_cell_executed(**kwargs)
+        reply = kwargs["execute_reply"]["content"]
+        if reply.get("status") == "error" and reply.get("ename") == TIMEOUT_ENAME:
+            index = kwargs["cell_index"]
+            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.timeout} s and was interrupted")
+
+    def output(self, outs, msg, display_id, cell_index):
+        """Keep at most `cell_output_bytes` of output per cell, counted as it arrives."""
+        content = msg.get("content", {})
+        size = len(json.dumps(content.get("data", content.get("text", "")), default=str))
+        used = self._cell_bytes.get(cell_index, 0) + size
+        self._cell_bytes[cell_index] = used
+        if used > self.cell_output_bytes:
+            if used - size <= self.cell_output_bytes:
+                limit_mb = self.cell_output_bytes / 2**20
+                self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
+                outs.append(new_output("stream", name="stdout", text=f"\n[output cut: more than {limit_mb:g} MB]\n"))
+                self._interrupt()
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _interrupt(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        try:
+            run_sync(self.km.interrupt_kernel)()
+        except Exception:
+            pass
+
+    def _write_record(self) -> None:
+        if not self.record_path:
+            return
+        record = {"events": self._events, "tampering": self._audit.findings()}
+        Path(self.record_path).write_text(json.dumps(record, indent=1))

@@ -1,0 +1,112 @@
+"""Per-student feedback: nbgrader's own HTML, with every hidden test scrubbed out of it.
+
+Stock `generate_feedback` renders the autograded notebook as is, hidden tests included (nbgrader
+issues #917, #1363), and even with `ClearHiddenTests` a failed hidden test's traceback repeats its
+source. Here a hidden test cell shows only its points and, when it failed, the error's type and
+message; every other output is scrubbed of secret lines, and kept only in plain text and raster
+images (an HTML or SVG output could carry text that scrubbing cannot see).
+"""
+
+from __future__ import annotations
+
+import html
+
+from nbconvert.preprocessors import Preprocessor
+from nbformat.v4 import new_output
+from traitlets import List, Unicode
+
+from .hidden import PLACEHOLDER, readable, scrub
+
+KEPT_MIME = ("text/plain", "image/png", "image/jpeg")
+
+
+class ScrubHidden(Preprocessor):
+    """Remove hidden-test source and anything that could repeat it from a graded notebook."""
+
+    enabled = True
+    lines = List(Unicode(), help="Secret lines to remove from every output").tag(config=True)
+    hidden_cells = List(Unicode(), help="Grade ids of the cells that hold hidden tests").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type != "code":
+            return cell, resources
+        secrets = frozenset(self.lines)
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in self.hidden_cells:
+            cell.outputs = [self._summary(o, secrets) for o in cell.outputs if o.output_type == "error"][:1]
+        else:
+            cell.outputs = [o for o in (self._clean(o, secrets) for o in cell.outputs) if o is not None]
+        return cell, resources
+
+    def _summary(self, output, secrets):
+        """A failed hidden test, as its error type and message only."""
+        message = scrub(f"{output.ename}: {output.evalue}", secrets)
+        return new_output("error", ename=output.ename, evalue=scrub(output.evalue, secrets), traceback=[message])
+
+    def _clean(self, output, secrets):
+        kind = output.output_type
+        if kind == "stream":
+            output.text = scrub(output.text, secrets)
+        elif kind == "error":
+            output.evalue = scrub(output.evalue, secrets)
+            output.traceback = [scrub(line, secrets) for line in output.traceback]
+        elif kind in ("execute_result", "display_data"):
+            data = {k: v for k, v in output.get("data", {}).items() if k in KEPT_MIME}
+            if not data:
+                return None
+            if "text/plain" in data:
+                data["text/plain"] = scrub(data["text/plain"], secrets)
+            output.data = data
+        return output
+
+
+def feedback_config(lines: frozenset[str], hidden_cells: list[str]):
+    """nbgrader config that adds the scrubbing to generate_feedback."""
+    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
+    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
+    from traitlets.config import Config
+
+    c = Config()
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ScrubHidden, CSSHTMLHeaderPreprocessor]
+    c.ScrubHidden.lines = sorted(lines)
+    c.ScrubHidden.hidden_cells = hidden_cells
+    return c
+
+
+STATUS_TEXT = {
+    "graded": "",
+    "timeout": "A cell ran past the time limit and was interrupted; the tests that passed still count.",
+    "kernel_died": "The Python kernel died while running your notebook; tests that passed before that still count.",
+    "output_limit": "A cell printed too much output; it was cut and the cell interrupted.",
+    "tampered": "Your notebook changed or worked around the grading cells; an instructor will review it.",
+    "invalid_notebook": "Your file could not be read as a Jupyter notebook, so nothing could be graded.",
+    "missing": "This notebook was not found in your submission.",
+    "not_submitted": "You did not submit this assignment.",
+}
+
+
+def banner(status: str, detail: str, score: float, max_score: float) -> str:
+    """A short HTML notice of the grade and of anything unusual about it."""
+    lines = [f"<strong>Score: {score:g} / {max_score:g}</strong> (status: <code>{html.escape(status)}</code>)"]
+    if STATUS_TEXT.get(status):
+        lines.append(html.escape(STATUS_TEXT[status]))
+    if detail:
+        lines.append(html.escape(detail))
+    body = "<br>".join(lines)
+    return (f'<div id="grader-notice" style="border:2px solid #888;padding:0.8em;margin:1em;'
+            f'font-family:sans-serif;background:#f6f6f6">{body}</div>')
+
+
+def with_banner(page: str, notice: str) -> str:
+    """Insert the notice at the top of an HTML page's body."""
+    at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
+    return page[:at] + notice + page[at:]
+
+
+def standalone(title: str, notice: str) -> str:
+    """A feedback page for a row that has no graded notebook to show."""
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+            f"<body><h1>{html.escape(title)}</h1>{notice}</body></html>")
+
+
+__all__ = ["ScrubHidden", "feedback_config", "banner", "with_banner", "standalone", "PLACEHOLDER", "readable"]

@@ -1,0 +1,138 @@
+"""What a student must never read: solution code and hidden tests, found and scrubbed.
+
+A *secret line* is a line inside a `### BEGIN SOLUTION` or `### BEGIN HIDDEN TESTS` region of a source
+notebook that appears nowhere in its public part (the notebook with those regions removed), so a
+line like `torch.manual_seed(0)` that the student sees anyway is not a secret. Leak checks look for
+secret lines in what a person would read; feedback scrubs them from everything it shows.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from html.parser import HTMLParser
+
+import nbformat
+
+REGIONS = {"solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
+           "hidden": ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")}
+MIN_SECRET_CHARS = 12
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+PLACEHOLDER = "[hidden]"
+
+
+def split_regions(source: str) -> tuple[list[str], dict[str, list[str]]]:
+    """A cell's public lines and its lines inside each kind of region."""
+    public, inside, kind = [], {k: [] for k in REGIONS}, None
+    for line in source.splitlines():
+        marker = line.strip()
+        begin = [k for k, (b, _) in REGIONS.items() if marker == b]
+        if begin:
+            kind = begin[0]
+        elif kind and marker == REGIONS[kind][1]:
+            kind = None
+        elif kind:
+            inside[kind].append(line)
+        else:
+            public.append(line)
+    return public, inside
+
+
+def _meaningful(line: str) -> str | None:
+    text = line.strip()
+    return text if len(text) >= MIN_SECRET_CHARS and any(ch.isalnum() for ch in text) else None
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """The secret lines of one source notebook, by kind."""
+
+    solution: frozenset[str]
+    hidden: frozenset[str]
+
+    @property
+    def all(self) -> frozenset[str]:
+        return self.solution | self.hidden
+
+
+def secrets_of(source: nbformat.NotebookNode) -> Secrets:
+    """The solution and hidden-test lines of `source` that its public part does not contain."""
+    public: set[str] = set()
+    inside: dict[str, set[str]] = {k: set() for k in REGIONS}
+    for cell in source.cells:
+        pub, ins = split_regions(cell.source)
+        public.update(filter(None, map(_meaningful, pub)))
+        for kind, lines in ins.items():
+            inside[kind].update(filter(None, map(_meaningful, lines)))
+    return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public))
+
+
+def readable(text: str) -> str:
+    """Text as a person reads it: no ANSI colour codes."""
+    return ANSI.sub("", text)
+
+
+class _TextOf(HTMLParser):
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script"):
+            self.skip += 1
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script") and self.skip:
+            self.skip -= 1
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_text(page: str) -> str:
+    """The text a browser shows for an HTML page (no tags, styles or scripts; entities decoded)."""
+    parser = _TextOf()
+    parser.feed(page)
+    return html.unescape("".join(parser.parts))
+
+
+def notebook_text(nb: nbformat.NotebookNode) -> str:
+    """Every string a person could read in a notebook: sources, outputs, metadata."""
+    parts: list[str] = []
+
+    def walk(value):
+        if isinstance(value, str):
+            parts.append(readable(value))
+        elif isinstance(value, dict):
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(nb)
+    return "\n".join(parts)
+
+
+def _pattern(line: str) -> re.Pattern:
+    """A line as a regex: any run of whitespace between its words, not part of a longer name."""
+    body = r"\s+".join(map(re.escape, line.split()))
+    return re.compile(r"(?<![\w.])" + body + r"(?![\w])")
+
+
+def leaks(text: str, lines: frozenset[str]) -> list[str]:
+    """The secret lines that occur in `text` (however spaced, as whole words)."""
+    text = readable(text)
+    return sorted(line for line in lines if line.split()[0] in text and _pattern(line).search(text))
+
+
+def scrub(text: str, lines: frozenset[str]) -> str:
+    """`text` with every occurrence of a secret line (however spaced) replaced by a placeholder."""
+    text = readable(text)
+    for line in sorted(lines, key=len, reverse=True):
+        if line.split()[0] in text:
+            text = _pattern(line).sub(PLACEHOLDER, text)
+    return text

@@ -1,0 +1,195 @@
+"""Cheat detection: what a submission's code does to the kernel that grades it.
+
+Two complementary checks, both recorded as findings that make a row `tampered`:
+
+* `scan_source`: before anything runs, the student's own cells are read (as syntax, not text) for
+  the moves that only a cheat needs here: hooks into IPython, patches of torch or builtins,
+  `__eq__`/`__torch_function__` overrides, leaving the process, forking, reading the caller's frame.
+* `Audit`: after every cell the grader asks the kernel, through `user_expressions` (evaluated
+  without IPython's input transformers or cell hooks), which hooks are installed and what the
+  functions the tests rely on are. A difference from a clean interpreter is a finding, naming the
+  cell that caused it.
+
+Neither is a proof against a determined attacker who runs arbitrary code in the same process (see
+the README): they catch the known cheats, and the sandbox limits what any code can reach.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from functools import cache
+
+# Functions the tests compare with; a submission has no reason to replace any of them.
+WATCHED = {
+    "builtins": ["isinstance", "type", "len", "all", "any", "abs", "bool", "int", "float", "str", "repr",
+                 "range", "zip", "enumerate", "min", "max", "sum", "round", "print", "hasattr",
+                 "getattr", "callable", "tuple", "list", "dict", "set", "AssertionError", "Exception"],
+    "torch": ["allclose", "equal", "isclose", "eq", "all", "any", "count_nonzero", "tensor", "testing.assert_close",
+              "Tensor.__eq__", "Tensor.__ne__", "Tensor.eq", "Tensor.equal", "Tensor.allclose", "Tensor.all",
+              "Tensor.__bool__", "Tensor.item", "Tensor.tolist", "Tensor.shape", "Size.__eq__", "Tensor.__torch_function__"],
+}
+
+# Evaluated inside the kernel; returns JSON. Written as one expression for `user_expressions`.
+PROBE = r"""(lambda json, sys, ip: json.dumps({
+ "hooks": {
+  "input_transformers_cleanup": [getattr(f, "__module__", "?") for f in ip.input_transformers_cleanup],
+  "input_transformers_post": [getattr(f, "__module__", "?") for f in ip.input_transformers_post],
+  "ast_transformers": [type(f).__module__ for f in ip.ast_transformers],
+  **{"event " + k: [getattr(f, "__module__", "?") for f in v] for k, v in ip.events.callbacks.items()},
+  "trace": [getattr(f, "__module__", "?") for f in (sys.gettrace(), sys.getprofile()) if f is not None],
+ },
+ "objects": %(describe)s,
+}))(__import__("json"), __import__("sys"), get_ipython())"""
+
+DESCRIBE = r"""{
+ name: (lambda o: [type(o).__name__, getattr(o, "__module__", None), getattr(o, "__qualname__", None),
+                   getattr(getattr(o, "__code__", None), "co_filename", "").rsplit("site-packages", 1)[-1]])(obj)
+ for name, obj in %(objects)s
+}"""
+
+
+def _objects_expr(kernel: bool) -> str:
+    """An expression listing (name, object) for every watched name that exists."""
+    getter = ('__import__("functools").reduce(lambda o, a: getattr(o, a, None), "%s".split("."), %s)')
+    parts = []
+    for module, names in WATCHED.items():
+        root = f'sys.modules.get("{module}")' if kernel else f'__import__("{module}")'
+        for name in names:
+            parts.append(f'("{module}.{name}", {getter % (name, root)})')
+    guard = ' if sys.modules.get("torch") is not None or not n.startswith("torch.")' if kernel else ""
+    return "[(n, o) for n, o in [" + ", ".join(parts) + "]" + (guard or "") + "]"
+
+
+def probe_expression() -> str:
+    """The expression the kernel evaluates after each cell."""
+    return PROBE % {"describe": DESCRIBE % {"objects": _objects_expr(kernel=True)}}
+
+
+@cache
+def reference_objects() -> dict:
+    """What the watched objects look like in a clean interpreter (this one)."""
+    import sys
+
+    import torch  # noqa: F401  (the watched names live there)
+
+    described = eval(DESCRIBE % {"objects": _objects_expr(kernel=False)}, {"sys": sys})
+    return json.loads(json.dumps(described))
+
+
+# Modules whose hooks a clean kernel installs by itself.
+TRUSTED_HOOK_MODULES = ("IPython.", "ipykernel.", "matplotlib_inline.", "matplotlib.", "torch.")
+
+
+def compare(state: dict, baseline_hooks: dict) -> list[str]:
+    """What differs in `state` from a clean kernel: one readable line per difference."""
+    problems = []
+    reference = reference_objects()
+    for name, desc in state.get("objects", {}).items():
+        if name in reference and desc != reference[name]:
+            problems.append(f"{name} was replaced (now {desc[0]} {desc[2] or ''} from {desc[1]})")
+    for hook, modules in state.get("hooks", {}).items():
+        added = list(modules)
+        for m in baseline_hooks.get(hook, []):
+            if m in added:
+                added.remove(m)
+        suspicious = [m for m in added if not (m or "").startswith(TRUSTED_HOOK_MODULES)]
+        if suspicious:
+            problems.append(f"{hook}: code from {', '.join(sorted(set(map(str, suspicious))))} was installed")
+    return problems
+
+
+class Audit:
+    """Queries the kernel around every cell of one execution and collects findings."""
+
+    def __init__(self, executor):
+        self.executor = executor
+        self.baseline: dict | None = None
+        self.seen: set[str] = set()
+        self.found: list[dict] = []
+
+    def _query(self) -> dict | None:
+        from jupyter_core.utils import run_sync
+
+        kc = self.executor.kc
+        msg_id = kc.execute("", silent=True, store_history=False, user_expressions={"state": probe_expression()})
+        reply = run_sync(self.executor.async_wait_for_reply)(msg_id)
+        if reply is None:
+            return None
+        value = reply["content"].get("user_expressions", {}).get("state", {})
+        if value.get("status") != "ok":
+            return {"error": f"{value.get('ename', 'error')}: {value.get('evalue', '')}"}
+        return json.loads(ast.literal_eval(value["data"]["text/plain"]))
+
+    def before_cell(self, cell, index: int) -> None:
+        """Take the clean kernel's hooks as the baseline, before the first cell runs."""
+        if self.baseline is None:
+            self.baseline = self._query() or {}
+
+    def after_cell(self, cell, index: int) -> None:
+        """Compare the kernel with a clean one; record each new difference once."""
+        state = self._query()
+        if state is None:
+            return
+        if "error" in state:
+            problems = [f"the kernel could not be inspected ({state['error']})"]
+        else:
+            problems = compare(state, (self.baseline or {}).get("hooks", {}))
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for problem in problems:
+            if problem not in self.seen:
+                self.seen.add(problem)
+                self.found.append({"cell": index, "grade_id": gid, "detail": problem})
+
+    def findings(self) -> list[dict]:
+        return list(self.found)
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading the student's cells before they run.
+
+SUSPECT_ATTRIBUTES = {
+    "input_transformers_cleanup", "input_transformers_post", "ast_transformers", "events",
+    "register_magic_function", "set_custom_exc", "showtraceback", "_showtraceback",
+    "__torch_function__", "__torch_dispatch__", "settrace", "setprofile", "_getframe", "f_back",
+    "f_globals", "f_locals", "_exit", "fork", "forkpty", "kill", "execv", "system", "popen",
+}
+SUSPECT_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "get_ipython", "exit", "quit", "globals"}
+SUSPECT_IMPORTS = {"builtins", "inspect", "ctypes", "gc", "linecache", "traceback", "subprocess",
+                   "multiprocessing", "signal", "socket", "importlib", "IPython", "ipykernel", "atexit"}
+PATCHED_ROOTS = {"torch", "nn", "F", "builtins", "__builtins__", "np", "sys", "os"}
+
+
+def _root_name(node: ast.AST) -> str | None:
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def scan_source(source: str) -> list[str]:
+    """The cheat patterns in one cell of student code, one readable line each."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []  # it will fail when it runs; that is not cheating
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__", "__instancecheck__"}:
+            found.append(f"defines {node.name}")
+        elif isinstance(node, ast.Attribute) and node.attr in SUSPECT_ATTRIBUTES:
+            found.append(f"uses .{node.attr}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SUSPECT_CALLS:
+            found.append(f"calls {node.func.id}()")
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            for name in names:
+                if name.split(".")[0] in SUSPECT_IMPORTS:
+                    found.append(f"imports {name}")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                if isinstance(target, ast.Attribute) and _root_name(target) in PATCHED_ROOTS:
+                    found.append(f"assigns to {ast.unparse(target)}")
+        elif isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.unparse(node.exc):
+            found.append("raises SystemExit")
+    return list(dict.fromkeys(found))

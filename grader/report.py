@@ -1,0 +1,147 @@
+"""The class report: OUT/report.html, self-contained, for the instructor."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+from . import layout
+from .results import STATUSES, Row
+
+
+def _figure_png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def score_histograms(rows: list[Row]) -> str | None:
+    """One panel per notebook (total) and per exercise: how the class scored, as an embedded PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels: dict[str, tuple[list[float], float]] = {}
+    for nb in layout.COURSE:
+        nb_rows = [r for r in rows if r.assignment == nb.assignment and r.notebook == nb.name]
+        if not nb_rows:
+            continue
+        panels[f"{nb.key} (total)"] = ([r.score for r in nb_rows], nb_rows[0].max_score)
+        for exercise in nb.exercises:
+            scores, best = [], 0.0
+            for r in nb_rows:
+                cells = [c for c in r.cells if c.exercise == exercise]
+                best = max(best, sum(c.max_score for c in cells))
+                scores.append(0.0 if r.status in {"tampered"} and r.score == 0 else sum(c.score for c in cells))
+            if best:
+                panels[f"{nb.key}: {exercise}"] = (scores, best)
+    if not panels:
+        return None
+    cols = 3
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.8 * nrows), squeeze=False)
+    for ax, (title, (scores, best)) in zip(axes.flat, panels.items()):
+        bins = [x - 0.5 for x in range(int(best) + 2)] if best <= 20 else 20
+        ax.hist(scores, bins=bins, color="tab:blue", edgecolor="white")
+        ax.set(title=title, xlabel=f"score (max {best:g})", ylabel="students", xlim=(-0.7, best + 0.7))
+        ax.title.set_fontsize(9)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    src = _figure_png(fig)
+    plt.close(fig)
+    return src
+
+
+def _table(headers: list[str], body: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def pass_rates(rows: list[Row]) -> list[list[str]]:
+    """Per test cell: how many graded notebooks passed it, most often failed first."""
+    stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    meta = {}
+    for r in rows:
+        for c in r.cells:
+            key = (f"{r.assignment}/{r.notebook}", c.grade_id)
+            stats[key][0] += c.score >= c.max_score
+            stats[key][1] += 1
+            meta[key] = c
+    body = []
+    for key, (passed, n) in sorted(stats.items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
+        c = meta[key]
+        body.append([html.escape(key[0]), f"<code>{html.escape(c.grade_id)}</code>", html.escape(c.exercise),
+                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)"])
+    return body
+
+
+def roster(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
+    """Who submitted which notebook: one line per student, one column per notebook."""
+    keys = [nb.key for nb in layout.COURSE if any(r.assignment == nb.assignment for r in rows)]
+    by_student: dict[str, dict[str, Row]] = defaultdict(dict)
+    for r in rows:
+        by_student[r.student_id][f"{r.assignment}/{r.notebook}"] = r
+    body = []
+    for student, cells in sorted(by_student.items()):
+        line = [html.escape(student)]
+        for k in keys:
+            r = cells.get(k)
+            line.append("" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}</span>')
+        body.append(line)
+    return ["student"] + keys, body
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+.warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
+.s-graded { color: #060; } .s-missing, .s-not_submitted { color: #888; }
+.s-timeout, .s-kernel_died, .s-output_limit, .s-invalid_notebook, .s-tampered, .s-error { color: #b00; font-weight: bold; }
+"""
+
+
+def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> str:
+    """The whole report as one HTML page, images embedded."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title><style>{STYLE}</style></head><body>",
+             "<h1>Class report</h1>"]
+    if warning:
+        parts.append(f'<p class="warning">{html.escape(warning)}</p>')
+    students = sorted({r.student_id for r in rows})
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r.status] += 1
+    parts.append(f"<p>{len(students)} students, {len(rows)} rows: " +
+                 ", ".join(f"{n} {html.escape(s)}" for s, n in sorted(counts.items())) + ".</p>")
+    plot = score_histograms(rows)
+    if plot:
+        parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
+    parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
+              _table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
+    headers, body = roster(rows)
+    parts += ["<h2>Roster</h2>", _table(headers, body)]
+    unusual = [r for r in rows if r.status != "graded"]
+    parts += ["<h2>Rows that need a look</h2>",
+              _table(["student", "notebook", "status", "score", "detail"],
+                     [[html.escape(r.student_id), html.escape(f"{r.assignment}/{r.notebook}"),
+                       f'<span class="s-{r.status}">{html.escape(r.status)}</span>', f"{r.score:g}/{r.max_score:g}",
+                       html.escape(r.detail)] for r in unusual]) if unusual else "<p>None: every notebook ran to the end.</p>"]
+    parts += ["<h2>Unplaced files</h2>",
+              _table(["student", "files that match no notebook"],
+                     [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
+    parts += ["<h2>Statuses</h2>", _table(["status", "meaning"], [[f"<code>{s}</code>", html.escape(m)] for s, m in STATUSES.items()])]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> Path:
+    path = out / "report.html"
+    path.write_text(render(rows, unplaced, warning))
+    return path

@@ -1,0 +1,54 @@
+"""Shared fixtures: the course's notebooks, and one autograde run over every catalogued answer."""
+
+from __future__ import annotations
+
+import copy
+
+import nbformat
+import pytest
+
+from grader import answers, layout
+from grader.autograde import autograde
+from grader.results import Row, load_all
+
+from helpers import write_submission
+
+NOTEBOOKS = layout.available()
+
+
+@pytest.fixture(scope="session", params=NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def notebook(request) -> layout.Notebook:
+    return request.param
+
+
+def with_tests_replaced(nb: nbformat.NotebookNode, source: str) -> nbformat.NotebookNode:
+    """A copy of `nb` whose test cells all read `source` (a student 'fixing' the tests)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            cell.source = source
+    return nb
+
+
+@pytest.fixture(scope="session")
+def catalogue_run(tmp_path_factory) -> dict[tuple[str, str], Row]:
+    """Grade, in one run, the reference, the untouched release and every catalogued answer of every notebook.
+
+    Each submission is its own student, `<notebook>--<answer>`; returns {(notebook, answer): row}.
+    """
+    root = tmp_path_factory.mktemp("catalogue")
+    subs, out = root / "submissions", root / "out"
+    for nb in NOTEBOOKS:
+        write_submission(subs, f"{nb.name}--reference", nb, answers.submission(nb))
+        untouched = nbformat.read(nb.released, as_version=4)
+        write_submission(subs, f"{nb.name}--untouched", nb, untouched)
+        write_submission(subs, f"{nb.name}--tests_edited_to_pass", nb, with_tests_replaced(untouched, "pass"))
+        for answer in answers.catalogue(nb):
+            write_submission(subs, f"{nb.name}--{answer.name}", nb, answers.submission(nb, {answer.cell: answer.source}))
+    autograde(subs, out, workers=2, timeout=60)
+    found = {}
+    for row in load_all(out):
+        name, answer = row.student_id.split("--", 1)
+        if name == row.notebook:
+            found[(name, answer)] = row
+    return found

@@ -1,0 +1,59 @@
+"""Building submission folders and reading results, for the tests."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from pathlib import Path
+
+import nbformat
+
+from grader import answers
+from grader.layout import Notebook
+
+
+def write_submission(root: Path, student: str, nb: Notebook, content) -> Path:
+    """Put `content` (a notebook, str or bytes) where an LMS export would: root/student/assignment/file."""
+    path = root / student / nb.assignment / nb.filename
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif isinstance(content, str):
+        path.write_text(content)
+    else:
+        nbformat.write(content, path)
+    return path
+
+
+def reference_submission(nb: Notebook, **answers_by_cell: str):
+    """The released notebook filled with the reference solution (or the given answers)."""
+    return answers.submission(nb, answers_by_cell or None)
+
+
+def read_grades(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+    """grades.csv as {(student, assignment/notebook): row}."""
+    with (out / "grades.csv").open() as f:
+        return {(r["student_id"], f"{r['assignment']}/{r['notebook']}"): r for r in csv.DictReader(f)}
+
+
+def tree_digest(root: Path) -> str:
+    """A hash of every path, mode and byte under root: equal digests, untouched tree."""
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*")):
+        h.update(str(path.relative_to(root)).encode())
+        h.update(oct(path.lstat().st_mode).encode())
+        if path.is_file() and not path.is_symlink():
+            h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when `condition` fails, except under CI, where a missing prerequisite is a failure."""
+    import os
+
+    import pytest
+
+    if not condition:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires this test to run: {reason}")
+        pytest.skip(reason)

@@ -1,0 +1,100 @@
+"""Released notebooks and the student bundle: in sync, deterministic, clean, leaking nothing."""
+
+from __future__ import annotations
+
+import copy
+import zipfile
+
+import nbformat
+import pytest
+
+from grader import layout, release
+from grader.course import prepare_course
+from grader.hidden import leaks, notebook_text, secrets_of
+
+NOTEBOOKS = layout.available()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A fresh release of every notebook, by nbgrader, outside the repository."""
+    course = prepare_course(tmp_path_factory.mktemp("release") / "course", NOTEBOOKS)
+    return course, {nb: release.released_text(course, nb) for nb in NOTEBOOKS}
+
+
+@pytest.fixture(scope="module")
+def bundle(generated):
+    """The student bundle's files, read back from a zip written like `release` writes it."""
+    _, texts = generated
+    files = release.bundle_files(texts)
+    return files
+
+
+def test_course_has_all_three_notebooks():
+    assert [nb.key for nb in NOTEBOOKS] == [nb.key for nb in layout.COURSE]
+
+
+def test_committed_release_is_in_sync(generated):
+    course, _ = generated
+    stale = release.out_of_date(course, NOTEBOOKS)
+    assert not stale, f"run `python -m grader release`: {[nb.key for nb in stale]}"
+
+
+def test_release_is_deterministic(generated, tmp_path):
+    _, first = generated
+    course = prepare_course(tmp_path / "again", NOTEBOOKS)
+    assert {nb: release.released_text(course, nb) for nb in NOTEBOOKS} == first
+    a, b = tmp_path / "a.zip", tmp_path / "b.zip"
+    release.write_zip(a, release.bundle_files(first))
+    release.write_zip(b, release.bundle_files(first))
+    assert a.read_bytes() == b.read_bytes()
+
+
+def test_released_notebooks_carry_no_outputs():
+    for nb in NOTEBOOKS:
+        for cell in nbformat.read(nb.released, as_version=4).cells:
+            if cell.cell_type == "code":
+                assert cell.outputs == [] and cell.execution_count is None, (nb.key, cell.get("id"))
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_released_notebook_leaks_no_solution_or_hidden_test(nb):
+    secrets = secrets_of(nbformat.read(nb.source, as_version=4))
+    assert secrets.solution and secrets.hidden, "the source notebook must have solutions and hidden tests"
+    text = notebook_text(nbformat.read(nb.released, as_version=4))
+    assert leaks(text, secrets.all) == []
+    assert "### BEGIN" not in text and "### END" not in text
+
+
+@pytest.mark.parametrize("kind", ["solution", "hidden"])
+def test_leak_check_catches_a_planted_line(kind):
+    """The check above can fail: plant one secret line in a released notebook and it is found."""
+    nb = NOTEBOOKS[0]
+    secrets = secrets_of(nbformat.read(nb.source, as_version=4))
+    planted = sorted(getattr(secrets, kind))[0]
+    released = copy.deepcopy(nbformat.read(nb.released, as_version=4))
+    released.cells[-1].source += "\n    " + planted.replace(" ", "  ")
+    assert leaks(notebook_text(released), secrets.all) == [planted]
+
+
+def test_bundle_holds_what_a_student_needs_and_nothing_else(bundle):
+    names = set(bundle)
+    assert {"README.md", "requirements.txt", "environment.yml"} <= names
+    assert {f"notebooks/{nb.assignment}/{nb.filename}" for nb in NOTEBOOKS} <= names
+    assert not any(n.startswith(("solutions/", "grader/", "tests/")) or n.endswith(".py") for n in names)
+    assert "torch==2.13.0" in bundle["requirements.txt"]
+    assert "bubblewrap" not in bundle["requirements.txt"]
+
+
+def test_bundle_leaks_nothing(bundle):
+    all_secrets = frozenset().union(*(secrets_of(nbformat.read(nb.source, as_version=4)).all for nb in NOTEBOOKS))
+    for name, text in bundle.items():
+        readable = notebook_text(nbformat.reads(text, as_version=4)) if name.endswith(".ipynb") else text
+        assert leaks(readable, all_secrets) == [], name
+
+
+def test_written_bundle_matches(tmp_path, bundle):
+    path = tmp_path / "student.zip"
+    release.write_zip(path, bundle)
+    with zipfile.ZipFile(path) as zf:
+        assert sorted(n.split("/", 1)[1] for n in zf.namelist()) == sorted(bundle)
