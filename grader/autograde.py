@@ -30,7 +30,7 @@ from .layout import Notebook
 from .progress import Progress
 from .results import CellResult, Row
 from .sandbox import resolve_mode
-from .submissions import InvalidNotebook, Job, collect, load, repair, students_in
+from .submissions import InvalidNotebook, Job, Repaired, collect, load, repair, students_in
 
 NBGRADER_STUDENT = "student"  # each notebook is graded in its own course, always as this student
 FIRST_UID = 20000  # kernels run as FIRST_UID + job index when the grader is root
@@ -117,19 +117,20 @@ def cell_results(nb: Notebook, grades) -> list[CellResult]:
             for gid, points in info.test_cells.items()]
 
 
-def classify(record: dict, tampering: list[str], cheats: list[str]) -> tuple[str, str, bool]:
+def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
     """(status, detail, score voided) from what execution and inspection found."""
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
-    if cheats or findings:
-        return "tampered", "; ".join(["cheating detected: " + ", ".join(cheats + findings)] + tampering), True
-    if tampering:
-        return "tampered", "; ".join(tampering), False
+    notes = ["the code " + "; ".join(fixed.notes)] if fixed.notes else []
+    if fixed.cheats or findings:
+        return "tampered", "; ".join(["cheating detected: " + ", ".join(fixed.cheats + findings)] + fixed.tampering), True
+    if fixed.tampering:
+        return "tampered", "; ".join(fixed.tampering + notes), False
     events = record.get("events", [])
     for kind in ("kernel_died", "timeout", "output_limit"):
         hits = [e["detail"] for e in events if e["kind"] == kind]
         if hits:
-            return kind, "; ".join(dict.fromkeys(hits)), False
-    return "graded", "", False
+            return kind, "; ".join(list(dict.fromkeys(hits)) + notes), False
+    return "graded", "; ".join(notes), False
 
 
 def run_autograde(job: Job, index: int, settings: Settings, notebook: nbformat.NotebookNode, job_dir: Path) -> dict:
@@ -146,7 +147,7 @@ def run_autograde(job: Job, index: int, settings: Settings, notebook: nbformat.N
     return json.loads(record.read_text()) if record.exists() else {}
 
 
-def write_feedback(job: Job, row: Row, settings: Settings, course_dir: Path | None) -> None:
+def write_feedback(job: Job, row: Row, settings: Settings, course_dir: Path | None, withhold: bool = False) -> None:
     """OUT/feedback/<student>/<assignment>/<notebook>.html: nbgrader's feedback, scrubbed, or a notice."""
     nb = job.notebook
     dest = results.feedback_path(settings.out, job.student, nb.assignment, nb.name)
@@ -155,7 +156,7 @@ def write_feedback(job: Job, row: Row, settings: Settings, course_dir: Path | No
     page = None
     if course_dir is not None:
         info = facts(nb)
-        nbg = api(course_dir, feedback_config(info.secrets, list(info.hidden_cells)))
+        nbg = api(course_dir, feedback_config(info.secrets, list(info.hidden_cells), withhold))
         result = nbg.generate_feedback(nb.assignment, NBGRADER_STUDENT)
         html_file = course_dir / "feedback" / NBGRADER_STUDENT / nb.assignment / f"{nb.name}.html"
         if result.get("success") and html_file.exists():
@@ -174,6 +175,7 @@ def grade_notebook(job: Job, index: int, settings: Settings) -> Row:
     job_dir = Path(tempfile.mkdtemp(prefix=f"job{index}-", dir=settings.scratch))
     os.chmod(job_dir, 0o711)  # the kernel's unprivileged uid must reach job_dir/run
     course_dir = None
+    voided = False
     timings: dict[str, float] = {}
     try:
         try:
@@ -189,13 +191,13 @@ def grade_notebook(job: Job, index: int, settings: Settings) -> Row:
             timings["autograde"] = time.monotonic() - t0
             course_dir = job_dir / "course"
             cells = cell_results(nb, read_grades(course_dir, nb, NBGRADER_STUDENT))
-            status, detail, voided = classify(record, fixed.tampering, fixed.cheats)
+            status, detail, voided = classify(record, fixed)
             score = 0.0 if voided else sum(c.score for c in cells)
             if settings.sandbox_warning:
                 detail = "; ".join(filter(None, [detail, settings.sandbox_warning]))
             row = Row(job.student, nb.assignment, nb.name, score, facts(nb).max_score, status, detail, cells)
         t0 = time.monotonic()
-        write_feedback(job, row, settings, course_dir)
+        write_feedback(job, row, settings, course_dir, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
     except Exception as exc:  # a grader bug must cost one row, not the run
         row = Row(job.student, nb.assignment, nb.name, 0.0, facts(nb).max_score, "error",

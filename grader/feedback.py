@@ -13,9 +13,9 @@ import html
 
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
-from traitlets import List, Unicode
+from traitlets import Bool, List, Unicode
 
-from .hidden import PLACEHOLDER, readable, scrub
+from .hidden import scrub
 
 KEPT_MIME = ("text/plain", "image/png", "image/jpeg")
 
@@ -26,13 +26,16 @@ class ScrubHidden(Preprocessor):
     enabled = True
     lines = List(Unicode(), help="Secret lines to remove from every output").tag(config=True)
     hidden_cells = List(Unicode(), help="Grade ids of the cells that hold hidden tests").tag(config=True)
+    withhold_outputs = Bool(False, help="Show no output at all (cheating was detected)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         secrets = frozenset(self.lines)
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if gid in self.hidden_cells:
+        if self.withhold_outputs:
+            cell.outputs = []
+        elif gid in self.hidden_cells:
             cell.outputs = [self._summary(o, secrets) for o in cell.outputs if o.output_type == "error"][:1]
         else:
             cell.outputs = [o for o in (self._clean(o, secrets) for o in cell.outputs) if o is not None]
@@ -60,8 +63,8 @@ class ScrubHidden(Preprocessor):
         return output
 
 
-def feedback_config(lines: frozenset[str], hidden_cells: list[str]):
-    """nbgrader config that adds the scrubbing to generate_feedback."""
+def feedback_config(lines: frozenset[str], hidden_cells: list[str], withhold_outputs: bool = False):
+    """nbgrader config that adds the scrubbing to generate_feedback (and drops every output if asked)."""
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
     from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
     from traitlets.config import Config
@@ -70,6 +73,7 @@ def feedback_config(lines: frozenset[str], hidden_cells: list[str]):
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ScrubHidden, CSSHTMLHeaderPreprocessor]
     c.ScrubHidden.lines = sorted(lines)
     c.ScrubHidden.hidden_cells = hidden_cells
+    c.ScrubHidden.withhold_outputs = withhold_outputs
     return c
 
 
@@ -78,7 +82,8 @@ STATUS_TEXT = {
     "timeout": "A cell ran past the time limit and was interrupted; the tests that passed still count.",
     "kernel_died": "The Python kernel died while running your notebook; tests that passed before that still count.",
     "output_limit": "A cell printed too much output; it was cut and the cell interrupted.",
-    "tampered": "Your notebook changed or worked around the grading cells; an instructor will review it.",
+    "tampered": "Your notebook changed or worked around the grading cells; an instructor will review it. "
+                "Where cheating was detected the score is 0 and no output is shown.",
     "invalid_notebook": "Your file could not be read as a Jupyter notebook, so nothing could be graded.",
     "missing": "This notebook was not found in your submission.",
     "not_submitted": "You did not submit this assignment.",
@@ -108,5 +113,3 @@ def standalone(title: str, notice: str) -> str:
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
             f"<body><h1>{html.escape(title)}</h1>{notice}</body></html>")
 
-
-__all__ = ["ScrubHidden", "feedback_config", "banner", "with_banner", "standalone", "PLACEHOLDER", "readable"]

@@ -148,16 +148,27 @@ class Audit:
 # ----------------------------------------------------------------------------------------------
 # Reading the student's cells before they run.
 
-SUSPECT_ATTRIBUTES = {
+# Moves only a cheat needs in these assignments: each one voids the score.
+CHEAT_ATTRIBUTES = {
     "input_transformers_cleanup", "input_transformers_post", "ast_transformers", "events",
-    "register_magic_function", "set_custom_exc", "showtraceback", "_showtraceback",
-    "__torch_function__", "__torch_dispatch__", "settrace", "setprofile", "_getframe", "f_back",
-    "f_globals", "f_locals", "_exit", "fork", "forkpty", "kill", "execv", "system", "popen",
+    "register_magic_function", "set_custom_exc", "showtraceback", "_showtraceback", "user_expressions",
+    "__torch_function__", "__torch_dispatch__", "settrace", "setprofile", "_getframe", "currentframe",
+    "f_back", "f_globals", "f_locals", "f_code", "co_filename", "tb_frame", "__traceback__",
+    "__builtins__", "__dict__", "__getattribute__", "attrgetter", "modules", "history_manager",
 }
-SUSPECT_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "get_ipython", "exit", "quit", "globals"}
-SUSPECT_IMPORTS = {"builtins", "inspect", "ctypes", "gc", "linecache", "traceback", "subprocess",
-                   "multiprocessing", "signal", "socket", "importlib", "IPython", "ipykernel", "atexit"}
-PATCHED_ROOTS = {"torch", "nn", "F", "builtins", "__builtins__", "np", "sys", "os"}
+# IPython's input history holds the source of every cell run so far, hidden tests included.
+CHEAT_NAMES = {"In", "Out", "_ih", "_oh", "_i", "_ii", "_iii", "_dh", "__main__", "__builtins__"}
+CHEAT_CALLS = {"exec", "eval", "compile", "__import__", "setattr", "delattr", "get_ipython", "globals", "vars"}
+CHEAT_IMPORTS = {"builtins", "inspect", "ctypes", "gc", "linecache", "traceback", "importlib", "IPython",
+                 "ipykernel", "atexit", "sqlite3", "marshal", "pickle", "dis", "operator", "__main__"}
+CHEAT_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__",
+                 "__instancecheck__", "__subclasscheck__", "__getattribute__"}
+PATCHED_ROOTS = {"torch", "nn", "F", "builtins", "__builtins__", "np", "sys", "os", "math"}
+# Moves that end or escape the kernel: reported in the detail, the status says what happened.
+NOTED_ATTRIBUTES = {"_exit", "exit", "fork", "forkpty", "kill", "killpg", "system", "popen", "execv", "execve",
+                    "spawnv", "abort"}
+NOTED_CALLS = {"exit", "quit"}
+NOTED_IMPORTS = {"subprocess", "multiprocessing", "signal", "socket", "threading", "shutil", "glob"}
 
 
 def _root_name(node: ast.AST) -> str | None:
@@ -166,30 +177,44 @@ def _root_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-def scan_source(source: str) -> list[str]:
-    """The cheat patterns in one cell of student code, one readable line each."""
+def scan_source(source: str) -> tuple[list[str], list[str]]:
+    """(cheats, notes) in one cell of student code, one readable line each."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []  # it will fail when it runs; that is not cheating
-    found = []
+        return [], []  # it will fail when it runs; that is not cheating
+    cheats, notes = [], []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__", "__instancecheck__"}:
-            found.append(f"defines {node.name}")
-        elif isinstance(node, ast.Attribute) and node.attr in SUSPECT_ATTRIBUTES:
-            found.append(f"uses .{node.attr}")
-        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SUSPECT_CALLS:
-            found.append(f"calls {node.func.id}()")
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in CHEAT_METHODS:
+            cheats.append(f"defines {node.name}")
+        elif isinstance(node, ast.Attribute):
+            if node.attr in CHEAT_ATTRIBUTES:
+                cheats.append(f"uses .{node.attr}")
+            elif node.attr in NOTED_ATTRIBUTES:
+                notes.append(f"calls {ast.unparse(node)}")
+        elif isinstance(node, ast.Name) and node.id in CHEAT_NAMES:
+            cheats.append(f"reads {node.id}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id in CHEAT_CALLS:
+                cheats.append(f"calls {node.func.id}()")
+            elif node.func.id in NOTED_CALLS:
+                notes.append(f"calls {node.func.id}()")
+            elif node.func.id == "getattr" and len(node.args) > 1 and not isinstance(node.args[1], ast.Constant):
+                cheats.append("calls getattr() with a computed name")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
             for name in names:
-                if name.split(".")[0] in SUSPECT_IMPORTS:
-                    found.append(f"imports {name}")
+                top = name.split(".")[0]
+                if top in CHEAT_IMPORTS:
+                    cheats.append(f"imports {name}")
+                elif top in NOTED_IMPORTS:
+                    notes.append(f"imports {name}")
         elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
-                if isinstance(target, ast.Attribute) and _root_name(target) in PATCHED_ROOTS:
-                    found.append(f"assigns to {ast.unparse(target)}")
+                text = ast.unparse(target)
+                if isinstance(target, ast.Attribute) and _root_name(target) in PATCHED_ROOTS and ".backends." not in text:
+                    cheats.append(f"assigns to {text}")
         elif isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.unparse(node.exc):
-            found.append("raises SystemExit")
-    return list(dict.fromkeys(found))
+            notes.append("raises SystemExit")
+    return list(dict.fromkeys(cheats)), list(dict.fromkeys(notes))

