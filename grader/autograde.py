@@ -11,6 +11,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 import tempfile
 import time
 import traceback
@@ -211,13 +212,6 @@ def grade_notebook(job: Job, index: int, settings: Settings) -> Row:
     return row
 
 
-def _worker_init() -> None:
-    """Quiet the libraries' own warnings (nbgrader's SQLAlchemy use): the rows say what matters."""
-    import warnings
-
-    warnings.simplefilter("ignore")
-
-
 def run_jobs(jobs: list[Job], settings: Settings, workers: int, progress: Progress) -> list[Row]:
     """Grade `jobs` on `workers` processes (in this process when 1); a row for every job."""
     rows = []
@@ -234,7 +228,7 @@ def run_jobs(jobs: list[Job], settings: Settings, workers: int, progress: Progre
         return rows
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(["grader.autograde", "grader.execution", "nbgrader.apps"])
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = {pool.submit(grade_notebook, jobs[i], i, settings): jobs[i] for i in order}
         for future in as_completed(futures):
             job = futures[future]
@@ -267,7 +261,7 @@ def select(submissions: Path, assignment: list[str] | None, student: list[str] |
 
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
               assignment: list[str] | None = None, student: list[str] | None = None, sandbox: str = "auto",
-              progress_stream=None) -> list[Row]:
+              keep_scratch: bool = False, progress_stream=None) -> list[Row]:
     """Grade every student x notebook under `submissions` into `out`; return all rows in `out`."""
     submissions, out = submissions.resolve(), out.resolve()
     if not submissions.is_dir():
@@ -278,19 +272,25 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     mode, warning = resolve_mode(sandbox)
     workers = max(1, workers or os.cpu_count() or 1)
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="grader-") as tmp:
-        scratch = Path(tmp)
-        os.chmod(scratch, 0o755)
+    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+    os.chmod(scratch, 0o755)
+    try:
         course = prepare_course(scratch / "template", notebooks)
         stale = release.out_of_date(course, notebooks)
         if stale:
             keys = ", ".join(nb.key for nb in stale)
             raise GraderError(f"notebooks/ is out of date with solutions/ ({keys}): run `python -m grader release`")
         jobs, unplaced = collect(submissions, notebooks, students)
-        settings = Settings(out, course, scratch, timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning)
+        settings = Settings(out, course, scratch, timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning,
+                            keep_scratch)
         results.clear(out, student, assignment)
         results.save_unplaced(out, unplaced, students)
         run_jobs(jobs, settings, min(workers, max(1, len(jobs))), Progress(len(jobs), progress_stream))
+    finally:
+        if keep_scratch:
+            print(f"grading folders kept in {scratch}", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
     rows = results.load_all(out)
     results.write_csv(out, rows)
     report.write(out, rows, results.load_unplaced(out), warning)

@@ -32,7 +32,8 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
-                     assignment=args.assignment, student=args.student, sandbox=args.sandbox)
+                     assignment=args.assignment, student=args.student, sandbox=args.sandbox,
+                     keep_scratch=args.keep_scratch)
     print_table(rows)
     print(f"\nwrote {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.html'} and feedback/")
     return 0
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
+    p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
     p.set_defaults(func=cmd_autograde)
     return parser
 

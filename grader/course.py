@@ -6,12 +6,17 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from traitlets.config import Config
 
 from .layout import Notebook
+
+
+# nbgrader's own SQLAlchemy use warns on every autograde; the rows say what matters.
+warnings.filterwarnings("ignore", module=r"nbgrader\.")
 
 
 class GraderError(RuntimeError):

@@ -116,6 +116,8 @@ def clear(out: Path, students: list[str] | None, assignments: list[str] | None) 
             for target in student_dir.iterdir():
                 if assignments is None or target.name in assignments:
                     shutil.rmtree(target) if target.is_dir() else target.unlink()
+            if not any(student_dir.iterdir()):
+                student_dir.rmdir()
 
 
 def write_csv(out: Path, rows: list[Row]) -> Path:

@@ -148,6 +148,11 @@ def repair(nb: nbformat.NotebookNode, source: nbformat.NotebookNode) -> Repaired
                 continue
         elif gid is not None:
             seen.add(gid)
+            expected = known[gid].metadata["nbgrader"]
+            changed = [k for k in ("grade", "solution", "locked", "points") if meta.get(k) != expected.get(k)]
+            if changed:
+                result.tampering.append(f"cell {gid!r} had its nbgrader metadata edited ({', '.join(changed)}); restored")
+            cell.metadata["nbgrader"] = copy.deepcopy(expected)
         kept.append(cell)
     nb.cells = kept
     # Reinsert every deleted locked or test cell after the cell that precedes it in the source.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -30,11 +32,22 @@ def with_tests_replaced(nb: nbformat.NotebookNode, source: str) -> nbformat.Note
     return nb
 
 
+@dataclass
+class CatalogueRun:
+    """The rows of one autograde run, by (notebook, answer), and its OUT folder."""
+
+    out: Path
+    rows: dict[tuple[str, str], Row]
+
+    def __getitem__(self, key: tuple[str, str]) -> Row:
+        return self.rows[key]
+
+
 @pytest.fixture(scope="session")
-def catalogue_run(tmp_path_factory) -> dict[tuple[str, str], Row]:
+def catalogue_run(tmp_path_factory) -> CatalogueRun:
     """Grade, in one run, the reference, the untouched release and every catalogued answer of every notebook.
 
-    Each submission is its own student, `<notebook>--<answer>`; returns {(notebook, answer): row}.
+    Each submission is its own student, `<notebook>--<answer>`.
     """
     root = tmp_path_factory.mktemp("catalogue")
     subs, out = root / "submissions", root / "out"
@@ -51,4 +64,4 @@ def catalogue_run(tmp_path_factory) -> dict[tuple[str, str], Row]:
         name, answer = row.student_id.split("--", 1)
         if name == row.notebook:
             found[(name, answer)] = row
-    return found
+    return CatalogueRun(out, found)

@@ -89,7 +89,7 @@ def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True) -
     for case in cases:
         write_submission(subs, case.name, NB, submission_for(case, steal[case.name], victim, listener.port))
     before = tree_digest(subs)
-    rows = {r.student_id: r for r in autograde(subs, out, workers=2, timeout=10, sandbox=sandbox)}
+    rows = {r.student_id: r for r in autograde(subs, out, workers=2, timeout=15, sandbox=sandbox)}
     return Run(out, subs, rows, steal, listener, victim, (before, tree_digest(subs)))
 
 

@@ -17,6 +17,13 @@ pytestmark = pytest.mark.slow
 # What each notebook must print when run in full (not in grading mode): `name: value` lines.
 BOUNDS: dict[str, dict[str, tuple[str, float]]] = {
     "packed_sequences": {},
+    "bilstm_tagger": {"bidirectional token accuracy": (">=", 0.98)},
+}
+
+# Gaps a notebook's point rests on: (lower metric, higher metric, by at least), both printed in full runs.
+GAPS: dict[str, list[tuple[str, str, float]]] = {
+    # A left-to-right tagger misses what only the right context decides: 15 points or more.
+    "bilstm_tagger": [("unidirectional right-context accuracy", "bidirectional right-context accuracy", 0.15)],
 }
 
 
@@ -70,3 +77,12 @@ def test_prints_what_the_course_promises(executed):
         assert name in metrics, f"{nb.key} did not print `{name}: 0.xx`"
         value = metrics[name]
         assert value >= bound if op == ">=" else value <= bound, f"{name}: {value} (needs {op} {bound})"
+
+
+def test_shows_the_gaps_it_explains(executed):
+    nb, source, _ = executed
+    metrics = printed_metrics(source)
+    for lower, higher, gap in GAPS.get(nb.name, []):
+        assert lower in metrics and higher in metrics, f"{nb.key} did not print `{lower}` and `{higher}`"
+        assert metrics[lower] <= metrics[higher] - gap, (
+            f"{lower} {metrics[lower]} is not {gap:g} below {higher} {metrics[higher]}")
