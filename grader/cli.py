@@ -39,6 +39,32 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .validate import summary, validate
+
+    paths = []
+    for given in args.paths:
+        path = Path(given)
+        if not path.exists():
+            raise GraderError(f"{path}: no such file or folder")
+        paths += sorted(path.rglob("*.ipynb")) if path.is_dir() else [path]
+    paths = [p for p in paths if ".ipynb_checkpoints" not in p.parts]
+    if not paths:
+        raise GraderError(f"no notebooks under {', '.join(args.paths)}")
+    ok = True
+    for path in paths:
+        results, changed = validate(path, timeout=args.timeout)
+        print(summary(path, results, changed))
+        ok = ok and all(r.outcome != "fail" for r in results)
+    return 0 if ok else 1
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from .lab import lab
+
+    return lab(Path(args.root).resolve(), args.port, not args.no_browser, args.jupyter_args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .autograde import DEFAULT_TIMEOUT
     from .sandbox import MODES
@@ -59,12 +85,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("validate", help="run a notebook's tests as nbgrader's Validate button does, with a summary")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders to search for them")
+    p.add_argument("--timeout", type=int, default=120, metavar="SECONDS", help="per-cell time limit")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("lab", help="JupyterLab as students see it (Validate button, no instructor panels); "
+                                   "other options go to jupyter lab")
+    p.add_argument("root", nargs="?", default=str(layout.NOTEBOOKS), metavar="DIR")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_lab)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     try:
         return args.func(args)
     except (GraderError, KeyError) as exc:

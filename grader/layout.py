@@ -11,6 +11,9 @@ NOTEBOOKS = ROOT / "notebooks"
 DIST = ROOT / "dist"
 STUDENT_BUNDLE = DIST / "student.zip"
 STUDENT_README = ROOT / "grader" / "student_README.md"
+STUDENT_START_LAB = ROOT / "grader" / "student_start_lab.py"
+# Jupyter config for students: nbgrader's Validate button, none of the instructor's panels.
+STUDENT_JUPYTER_CONFIG = ROOT / "grader" / "student_jupyter"
 DEMO_SUBMISSIONS = ROOT / "demo" / "submissions"
 
 # Folders an LMS export or an operating system leaves behind; never a student or a notebook.

@@ -64,6 +64,9 @@ def bundle_files(texts: dict[Notebook, str]) -> dict[str, str]:
     """What a student receives, by path inside the bundle."""
     files = {f"notebooks/{nb.assignment}/{nb.filename}": text for nb, text in texts.items()}
     files["README.md"] = layout.STUDENT_README.read_text()
+    files["start_lab.py"] = layout.STUDENT_START_LAB.read_text()
+    for path in sorted(layout.STUDENT_JUPYTER_CONFIG.rglob("*.json")):
+        files[f"jupyter_config/{path.relative_to(layout.STUDENT_JUPYTER_CONFIG)}"] = path.read_text()
     files["requirements.txt"] = student_requirements()
     files["environment.yml"] = STUDENT_ENVIRONMENT
     return files

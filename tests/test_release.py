@@ -79,9 +79,11 @@ def test_leak_check_catches_a_planted_line(kind):
 
 def test_bundle_holds_what_a_student_needs_and_nothing_else(bundle):
     names = set(bundle)
-    assert {"README.md", "requirements.txt", "environment.yml"} <= names
+    assert {"README.md", "requirements.txt", "environment.yml", "start_lab.py",
+            "jupyter_config/labconfig/page_config.json"} <= names
     assert {f"notebooks/{nb.assignment}/{nb.filename}" for nb in NOTEBOOKS} <= names
-    assert not any(n.startswith(("solutions/", "grader/", "tests/")) or n.endswith(".py") for n in names)
+    assert not any(n.startswith(("solutions/", "grader/", "tests/")) or "answers" in n for n in names)
+    assert [n for n in names if n.endswith(".py")] == ["start_lab.py"]
     assert "torch==2.13.0" in bundle["requirements.txt"]
     assert "bubblewrap" not in bundle["requirements.txt"]
 
