@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import resource
 import shutil
 import sys
 import tempfile
@@ -24,9 +25,10 @@ import nbformat
 from traitlets.config import Config
 
 from . import layout, release, report, results
-from .course import GraderError, PreparedCourse, api, check, prepare_course, read_grades
+from .course import GraderError, PreparedCourse, api, cached_course, check, read_grades
 from .feedback import banner, feedback_config, standalone, with_banner
 from .hidden import secrets_of
+from .integrity import reference_objects
 from .layout import Notebook
 from .progress import Progress
 from .results import CellResult, Row
@@ -50,6 +52,7 @@ class Settings:
     threads: int = 1
     sandbox_warning: str | None = None
     keep_scratch: bool = False
+    reference_objects: dict | None = None  # what the audited functions look like untouched
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def nbgrader_config(job_dir: Path, index: int, settings: Settings) -> Config:
     c.GradedExecute.startup_timeout = 120
     c.GradedExecute.record_path = str(job_dir / "execution.json")
     c.GradedExecute.kernel_manager_class = SandboxedKernelManager
+    c.GradedExecute.reference_objects = settings.reference_objects or reference_objects()
     c.SandboxedKernelManager.mode = settings.sandbox
     c.SandboxedKernelManager.run_dir = str(job_dir / "run")
     c.SandboxedKernelManager.uid = FIRST_UID + index
@@ -208,6 +212,7 @@ def grade_notebook(job: Job, index: int, settings: Settings) -> Row:
         if not settings.keep_scratch:
             shutil.rmtree(job_dir, ignore_errors=True)
     row.seconds = time.monotonic() - started
+    timings["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     row.timings = timings
     return row
 
@@ -275,14 +280,14 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     scratch = Path(tempfile.mkdtemp(prefix="grader-"))
     os.chmod(scratch, 0o755)
     try:
-        course = prepare_course(scratch / "template", notebooks)
+        course = cached_course(layout.CACHE, notebooks)
         stale = release.out_of_date(course, notebooks)
         if stale:
             keys = ", ".join(nb.key for nb in stale)
             raise GraderError(f"notebooks/ is out of date with solutions/ ({keys}): run `python -m grader release`")
         jobs, unplaced = collect(submissions, notebooks, students)
         settings = Settings(out, course, scratch, timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning,
-                            keep_scratch)
+                            keep_scratch, reference_objects())
         results.clear(out, student, assignment)
         results.save_unplaced(out, unplaced, students)
         run_jobs(jobs, settings, min(workers, max(1, len(jobs))), Progress(len(jobs), progress_stream))

@@ -65,6 +65,28 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return lab(Path(args.root).resolve(), args.port, not args.no_browser, args.jupyter_args)
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from .autograde import autograde
+    from .demo import rebuild
+
+    if args.rebuild or not layout.DEMO_SUBMISSIONS.exists():
+        rebuild()
+        print(f"wrote sample submissions to {layout.DEMO_SUBMISSIONS.relative_to(layout.ROOT)}")
+    rows = autograde(layout.DEMO_SUBMISSIONS, Path(args.out), timeout=args.timeout, workers=args.workers)
+    print_table(rows)
+    print(f"\nfeedback in {Path(args.out) / 'feedback'}, class report {Path(args.out) / 'report.html'}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import bench
+
+    figures = bench(args.students, Path(args.output), args.sandbox, args.keep)
+    print(f"ours with {figures.cores} workers: {figures.ours_all / figures.limit:.2f}x the limit, "
+          f"{figures.anchor / figures.ours_all:.2f}x faster than stock nbgrader; wrote {args.output}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .autograde import DEFAULT_TIMEOUT
     from .sandbox import MODES
@@ -85,6 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
     p.set_defaults(func=cmd_autograde)
+
+    p = sub.add_parser("demo", help="grade the sample submissions in demo/submissions and print the grade table")
+    p.add_argument("--out", default="demo/out", metavar="OUT")
+    p.add_argument("--timeout", type=int, default=20, metavar="SECONDS")
+    p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument("--rebuild", action="store_true", help="write demo/submissions again from the notebooks")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("bench", help="grading throughput vs plain execution and stock nbgrader (writes BENCHMARKS.md)")
+    p.add_argument("--students", type=int, default=12, metavar="N")
+    p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
+    p.add_argument("--keep", action="store_true", help="keep the synthetic class and outputs")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("validate", help="run a notebook's tests as nbgrader's Validate button does, with a summary")
     p.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders to search for them")

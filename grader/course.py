@@ -6,6 +6,7 @@ import logging
 import os
 import shutil
 import sys
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,6 +96,39 @@ def prepare_course(root: Path, notebooks: list[Notebook]) -> PreparedCourse:
     for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
         check(nbg.generate_assignment(assignment, force=True, create=True), f"generate_assignment {assignment}")
     return PreparedCourse(root)
+
+
+CACHE_VERSION = "1"
+
+
+def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
+    """A prepared course for these source notebooks, generated once and reused while they are unchanged.
+
+    Generating the assignments and creating a gradebook costs seconds per run; the result depends only
+    on the source notebooks and the nbgrader version, which name the cache entry.
+    """
+    import hashlib
+
+    import nbgrader
+
+    digest = hashlib.sha256(f"{CACHE_VERSION} {nbgrader.__version__}".encode())
+    for nb in notebooks:
+        digest.update(nb.key.encode() + b"\0" + nb.source.read_bytes())
+    entry = cache / f"course-{digest.hexdigest()[:16]}"
+    if (entry / "gradebook.db").exists():
+        return PreparedCourse(entry)
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o700)  # the gradebook holds every hidden test
+    building = Path(tempfile.mkdtemp(prefix="building-", dir=cache))
+    prepare_course(building / "course", notebooks)
+    for old in cache.glob("course-*"):
+        shutil.rmtree(old, ignore_errors=True)
+    try:
+        os.rename(building / "course", entry)
+    except OSError:  # another run finished the same entry first
+        pass
+    shutil.rmtree(building, ignore_errors=True)
+    return PreparedCourse(entry)
 
 
 @dataclass(frozen=True)

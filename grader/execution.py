@@ -15,7 +15,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Int, Unicode
+from traitlets import Dict, Int, Unicode
 
 from . import integrity
 
@@ -33,6 +33,7 @@ class GradedExecute(Execute):
     record_path = Unicode("", help="Where to write the JSON record of this execution").tag(config=True)
     cell_output_bytes = Int(2 * 2**20, help="Output bytes kept per cell; the rest is dropped").tag(config=True)
     shutdown_kernel = Unicode("immediate").tag(config=True)
+    reference_objects = Dict(help="integrity.reference_objects(), computed once by the grader").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         """Run the notebook, then write the record whatever happened."""

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import html
 
+from jinja2 import BytecodeCache
+from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool, List, Unicode
@@ -63,6 +65,28 @@ class ScrubHidden(Preprocessor):
         return output
 
 
+class _SharedBytecode(BytecodeCache):
+    """Compiled templates kept for the life of the process: every feedback page uses the same ones."""
+
+    store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket):
+        if bucket.key in self.store:
+            bucket.bytecode_from_string(self.store[bucket.key])
+
+    def dump_bytecode(self, bucket):
+        self.store[bucket.key] = bucket.bytecode_to_string()
+
+
+class FeedbackExporter(HTMLExporter):
+    """nbgrader's feedback exporter, compiling its templates once per process instead of once per page."""
+
+    def _create_environment(self):
+        environment = super()._create_environment()
+        environment.bytecode_cache = _SharedBytecode()
+        return environment
+
+
 def feedback_config(lines: frozenset[str], hidden_cells: list[str], withhold_outputs: bool = False):
     """nbgrader config that adds the scrubbing to generate_feedback (and drops every output if asked)."""
     from nbgrader.preprocessors import ClearHiddenTests, GetGrades
@@ -71,6 +95,7 @@ def feedback_config(lines: frozenset[str], hidden_cells: list[str], withhold_out
 
     c = Config()
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ScrubHidden, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     c.ScrubHidden.lines = sorted(lines)
     c.ScrubHidden.hidden_cells = hidden_cells
     c.ScrubHidden.withhold_outputs = withhold_outputs

@@ -81,10 +81,9 @@ def reference_objects() -> dict:
 TRUSTED_HOOK_MODULES = ("IPython.", "ipykernel.", "matplotlib_inline.", "matplotlib.", "torch.")
 
 
-def compare(state: dict, baseline_hooks: dict) -> list[str]:
-    """What differs in `state` from a clean kernel: one readable line per difference."""
+def compare(state: dict, baseline_hooks: dict, reference: dict) -> list[str]:
+    """What differs in `state` from a clean kernel (`reference`): one readable line per difference."""
     problems = []
-    reference = reference_objects()
     for name, desc in state.get("objects", {}).items():
         if name in reference and desc != reference[name]:
             problems.append(f"{name} was replaced (now {desc[0]} {desc[2] or ''} from {desc[1]})")
@@ -134,7 +133,7 @@ class Audit:
         if "error" in state:
             problems = [f"the kernel could not be inspected ({state['error']})"]
         else:
-            problems = compare(state, (self.baseline or {}).get("hooks", {}))
+            problems = compare(state, (self.baseline or {}).get("hooks", {}), self.executor.reference_objects)
         gid = cell.metadata.get("nbgrader", {}).get("grade_id")
         for problem in problems:
             if problem not in self.seen:

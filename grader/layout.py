@@ -15,6 +15,7 @@ STUDENT_START_LAB = ROOT / "grader" / "student_start_lab.py"
 # Jupyter config for students: nbgrader's Validate button, none of the instructor's panels.
 STUDENT_JUPYTER_CONFIG = ROOT / "grader" / "student_jupyter"
 DEMO_SUBMISSIONS = ROOT / "demo" / "submissions"
+CACHE = ROOT / ".cache"  # prepared nbgrader courses, reused while the source notebooks are unchanged
 
 # Folders an LMS export or an operating system leaves behind; never a student or a notebook.
 IGNORED_NAMES = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})

@@ -1,0 +1,222 @@
+"""`make bench`: grading throughput against plain execution and against stock nbgrader.
+
+Measured in one run, on one machine, over the same synthetic class:
+
+* limit: every submitted notebook executed once with nbclient, plainly, in the environment the
+  grader's kernels get (grading mode on, the same threads per kernel), summed and divided by the
+  number of cores: no grader can beat it;
+* anchor: stock `nbgrader autograde` (and `generate_feedback`) on the same submissions, serial as it
+  ships;
+* ours: `python -m grader autograde` with one worker and with all cores.
+
+Writes BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from . import answers, layout
+from .layout import Notebook
+
+
+def synthetic_class(root: Path, students: int) -> dict[tuple[str, Notebook], str]:
+    """Write `students` submissions of every notebook: a third reference answers, the rest catalogued ones."""
+    made = {}
+    for nb in layout.available():
+        catalogue = answers.catalogue(nb)
+        released = nbformat.read(nb.released, as_version=4)
+        for i in range(students):
+            student = f"student{i:03d}"
+            if i % 3 == 0:
+                sub, kind = answers.submission(nb, released=released), "reference"
+            else:
+                answer = catalogue[i % len(catalogue)]
+                sub, kind = answers.submission(nb, {answer.cell: answer.source}, released=released), answer.name
+            path = root / student / nb.assignment / nb.filename
+            path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(sub, path)
+            made[(student, nb)] = kind
+    return made
+
+
+def plain_execution(path: Path, threads: int) -> tuple[float, float]:
+    """(seconds to execute `path` with nbclient as the grader's kernels run, seconds to a ready kernel)."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    env = {"NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        with tempfile.TemporaryDirectory() as cwd:
+            client = NotebookClient(nb, kernel_name="python3", timeout=120, allow_errors=True,
+                                    resources={"metadata": {"path": cwd}})
+            start = time.perf_counter()
+            with client.setup_kernel():
+                ready = time.perf_counter() - start
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+            return time.perf_counter() - start, ready
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, env=env)
+    return time.perf_counter() - start, done
+
+
+@dataclass
+class Figures:
+    cores: int
+    notebooks: int
+    limit: float
+    plain_total: float
+    anchor: float
+    anchor_feedback: float
+    ours_1: float
+    ours_all: float
+    per_notebook: list[dict]
+    kernel_start_plain: float
+    sandbox: str
+
+
+def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
+    """Every measurement of the benchmark, over one synthetic class."""
+    from .course import ensure_tools_on_path
+    from .sandbox import resolve_mode
+    from .stock import nbgrader, stock_course
+
+    ensure_tools_on_path()
+    cores = os.cpu_count() or 1
+    subs = workdir / "submissions"
+    made = synthetic_class(subs, students)
+    notebooks = layout.available()
+    print(f"{len(made)} submitted notebooks ({students} students x {len(notebooks)} notebooks), {cores} cores", flush=True)
+
+    # limit: plain execution, serial, one kernel at a time with the threads a grader kernel gets
+    plain: dict[str, list[float]] = {nb.key: [] for nb in notebooks}
+    starts = []
+    for (student, nb) in made:
+        seconds, ready = plain_execution(subs / student / nb.assignment / nb.filename, threads=1)
+        plain[nb.key].append(seconds)
+        starts.append(ready)
+    plain_total = sum(sum(v) for v in plain.values())
+    limit = plain_total / cores
+    print(f"limit: {plain_total:.1f} s of plain execution / {cores} cores = {limit:.1f} s", flush=True)
+
+    # anchor: stock nbgrader, serial, as it ships
+    course = stock_course(workdir, notebooks, subs)
+    anchor = anchor_feedback = 0.0
+    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
+        seconds, done = timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment, "--force"], cwd=course)
+        anchor += seconds
+        seconds, done = timed([str(Path(sys.executable).parent / "nbgrader"), "generate_feedback", assignment, "--force"], cwd=course)
+        anchor_feedback += seconds
+    print(f"anchor: stock nbgrader autograde {anchor:.1f} s (+ generate_feedback {anchor_feedback:.1f} s)", flush=True)
+
+    # ours, one worker and all cores
+    ours = {}
+    rows = []
+    for workers in (1, cores):
+        out = workdir / f"out-{workers}"
+        seconds, done = timed([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out),
+                               "--workers", str(workers), "--sandbox", sandbox])
+        if done.returncode != 0:
+            raise RuntimeError(f"grader failed:\n{done.stderr[-3000:]}")
+        ours[workers] = seconds
+        if workers == cores:
+            from .results import load_all
+
+            rows = load_all(out)
+        print(f"ours, {workers} worker(s): {seconds:.1f} s", flush=True)
+
+    per_notebook = []
+    for nb in notebooks:
+        nb_rows = [r for r in rows if r.assignment == nb.assignment and r.notebook == nb.name]
+        grade = [r.seconds for r in nb_rows]
+        per_notebook.append({
+            "notebook": nb.key,
+            "execution_s": statistics.median(plain[nb.key]),
+            "graded_s": statistics.median(grade) if grade else float("nan"),
+            "feedback_s": statistics.median(r.timings.get("feedback", 0.0) for r in nb_rows) if nb_rows else float("nan"),
+            "worker_peak_mb": max((r.timings.get("worker_peak_mb", 0.0) for r in nb_rows), default=0.0),
+        })
+    mode, _ = resolve_mode(sandbox)
+    return Figures(cores, len(made), limit, plain_total, anchor, anchor_feedback, ours[1], ours[cores],
+                   per_notebook, statistics.median(starts), mode)
+
+
+def machine() -> str:
+    """The CPU model, as /proc/cpuinfo names it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def markdown(f: Figures, students: int) -> str:
+    """BENCHMARKS.md."""
+    today = datetime.date.today().isoformat()
+    lines = [
+        "# Grading throughput",
+        "",
+        f"Measured by `make bench` (N={students}) on {today}: {f.cores} cores ({machine()}), "
+        f"Python {platform.python_version()}, sandbox `{f.sandbox}`. {f.notebooks} submitted notebooks "
+        f"({students} synthetic students x {len(f.per_notebook)} notebooks; a third reference answers, the rest "
+        "catalogued wrong or alternative answers). All figures are wall-clock seconds from one run.",
+        "",
+        "| what | seconds | ratio |",
+        "| --- | ---: | --- |",
+        f"| limit: plain nbclient execution, summed ({f.plain_total:.1f} s) / {f.cores} cores | {f.limit:.1f} | |",
+        f"| anchor: stock `nbgrader autograde`, serial | {f.anchor:.1f} | |",
+        f"| anchor + stock `generate_feedback` | {f.anchor + f.anchor_feedback:.1f} | |",
+        f"| ours, `--workers 1` | {f.ours_1:.1f} | {f.ours_1 / f.limit:.2f}x limit |",
+        f"| ours, `--workers {f.cores}` | {f.ours_all:.1f} | **{f.ours_all / f.limit:.2f}x limit**, "
+        f"**{f.anchor / f.ours_all:.2f}x faster than the anchor** ({(f.anchor + f.anchor_feedback) / f.ours_all:.2f}x with its feedback) |",
+        "",
+        f"Kernel start (plain, to a ready kernel): median {f.kernel_start_plain:.2f} s.",
+        "",
+        "Per notebook (medians; ours with all cores, feedback included, sandboxed):",
+        "",
+        "| notebook | plain execution s | graded by us s | of which feedback s | overhead s | worker peak MB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for p in f.per_notebook:
+        lines.append(f"| {p['notebook']} | {p['execution_s']:.2f} | {p['graded_s']:.2f} | {p['feedback_s']:.2f} | "
+                     f"{p['graded_s'] - p['execution_s']:.2f} | {p['worker_peak_mb']:.0f} |")
+    lines += ["", "Ours includes preparing the course once per run (nbgrader generate_assignment and a gradebook), "
+              "the sandbox, the cheat audit after every cell and the feedback HTML; the anchor does none of "
+              "the sandboxing or auditing and writes no feedback unless counted separately.", ""]
+    return "\n".join(lines)
+
+
+def bench(students: int, output: Path = layout.ROOT / "BENCHMARKS.md", sandbox: str = "auto",
+          keep: bool = False) -> Figures:
+    """Run the benchmark and write its figures to `output`."""
+    workdir = Path(tempfile.mkdtemp(prefix="grader-bench-"))
+    try:
+        figures = run(students, workdir, sandbox)
+    finally:
+        if not keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+    output.write_text(markdown(figures, students))
+    return figures

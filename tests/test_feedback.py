@@ -1,0 +1,74 @@
+"""Feedback shows a student their work and their points, and never a hidden test's source."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from grader import answers, layout, results
+from grader.hidden import html_text, leaks, secrets_of
+from grader.stock import stock_autograde, stock_course, stock_feedback
+
+from helpers import write_submission
+
+pytestmark = pytest.mark.slow
+
+
+def unseen_hidden_lines(nb: layout.Notebook) -> frozenset[str]:
+    """Hidden-test lines, minus any line a catalogued answer itself contains (a student may see their own code)."""
+    hidden = secrets_of(nbformat.read(nb.source, as_version=4)).hidden
+    written = {line.strip() for a in answers.catalogue(nb) for line in a.source.splitlines()}
+    return frozenset(hidden - written)
+
+
+def feedback_text(out, student: str, nb: layout.Notebook) -> str:
+    return html_text(results.feedback_path(out, student, nb.assignment, nb.name).read_text())
+
+
+def test_feedback_never_shows_a_hidden_test(catalogue_run, notebook):
+    lines = unseen_hidden_lines(notebook)
+    assert lines
+    students = [row.student_id for (name, _), row in catalogue_run.rows.items() if name == notebook.name]
+    assert len(students) >= 10
+    for student in students:
+        assert leaks(feedback_text(catalogue_run.out, student, notebook), lines) == [], student
+
+
+def test_feedback_shows_points_and_why_a_hidden_test_failed(catalogue_run, notebook):
+    row = catalogue_run[(notebook.name, "untouched")]
+    text = feedback_text(catalogue_run.out, row.student_id, notebook)
+    assert f"Score: 0 / {row.max_score:g}" in text
+    hidden = [c for c in row.cells if c.hidden]
+    assert hidden and all(c.grade_id in text for c in hidden)
+    assert text.count("NotImplementedError") >= len(hidden), "each failed hidden test shows its error type"
+
+
+def test_feedback_shows_a_wrong_answers_assertion_message(catalogue_run, notebook):
+    """A wrong answer fails a hidden test with a message written for the student; that message is shown."""
+    wrong = [a for a in answers.catalogue(notebook) if not a.correct]
+    shown = 0
+    for answer in wrong:
+        row = catalogue_run[(notebook.name, answer.name)]
+        text = feedback_text(catalogue_run.out, row.student_id, notebook)
+        shown += "AssertionError" in text
+    assert shown >= len(wrong) // 2
+
+
+@pytest.fixture(scope="module")
+def stock_feedback_pages(tmp_path_factory):
+    """Stock nbgrader's feedback for the untouched release of every notebook."""
+    root = tmp_path_factory.mktemp("stock-feedback")
+    subs = root / "submissions"
+    notebooks = layout.available()
+    for nb in notebooks:
+        write_submission(subs, "student", nb, nbformat.read(nb.released, as_version=4))
+    course = stock_course(root, notebooks, subs)
+    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
+        assert stock_autograde(course, assignment, timeout=600).returncode == 0
+        assert stock_feedback(course, assignment).returncode == 0
+    return {nb: html_text((course / "feedback" / "student" / nb.assignment / f"{nb.name}.html").read_text())
+            for nb in notebooks}
+
+
+def test_control_the_same_check_catches_stock_feedback(stock_feedback_pages, notebook):
+    assert leaks(stock_feedback_pages[notebook], unseen_hidden_lines(notebook)), "stock nbgrader shows hidden tests"
