@@ -18,6 +18,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Dict, Int, Unicode
 
 from . import integrity
+from .sandbox import MAX_MESSAGE_BYTES
 
 TIMEOUT_ENAME = "CellTimeoutError"
 
@@ -61,6 +62,7 @@ class GradedExecute(Execute):
             cell.outputs = [error_output("CellNotRun", self._stopped)]
             return cell, resources
         label = self._cell_label(cell, index)
+        self._interrupted_at_limit = False
         try:
             self._audit.before_cell(cell, index)
             cell, resources = super().preprocess_cell(cell, resources, index)
@@ -70,12 +72,22 @@ class GradedExecute(Execute):
             self._stopped = f"not run: the kernel died in {label}"
             cell.outputs.append(error_output("DeadKernelError", "the kernel died while running this cell"))
         except CellTimeoutError:
-            # The kernel was interrupted but never answered: it swallowed the interrupt.
-            self._event("timeout", index, f"{label} ignored the interrupt after {self.timeout} s; kernel stopped")
-            self._stopped = f"not run: the kernel was stopped after {label} timed out"
-            cell.outputs.append(error_output(TIMEOUT_ENAME, f"no reply within {self.timeout} s; the kernel was stopped"))
+            if not self._interrupted_at_limit:
+                # The reply came but the output stream went silent: ZeroMQ dropped a message over
+                # the size limit, and with it the connection.
+                self._event("output_limit", index, f"{label} sent one output over {MAX_MESSAGE_BYTES // 2**20} MB; "
+                                                   "it was dropped and the kernel stopped")
+                self._stopped = f"not run: the kernel was stopped after {label} sent too much output"
+            else:  # interrupted at the time limit, and never answered: it swallowed the interrupt
+                self._event("timeout", index, f"{label} ignored the interrupt after {self.timeout} s; kernel stopped")
+                self._stopped = f"not run: the kernel was stopped after {label} timed out"
+            cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
             self._kill_kernel()
         return cell, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._interrupted_at_limit = True
+        return await super()._async_handle_timeout(timeout, cell)
 
     def _kill_kernel(self) -> None:
         from jupyter_core.utils import run_sync

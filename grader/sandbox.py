@@ -18,12 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, Unicode
 
 MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
+MAX_MESSAGE_BYTES = 64 * 2**20
 
 
 @cache
@@ -170,6 +172,13 @@ class SandboxedKernelManager(AsyncKernelManager):
             self.transport = "ipc"
             self.ip = os.path.join(self.run_dir, "kernel")
             self.connection_file = os.path.join(self.run_dir, "kernel.json")
+
+    def client(self, **kwargs):
+        """A client whose sockets drop any single message over MAX_MESSAGE_BYTES (one giant print)
+        before it reaches the grader's memory; smaller floods are cut by GradedExecute as they arrive."""
+        kc = super().client(**kwargs)
+        kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES)
+        return kc
 
     def _kernel_uid(self) -> int | None:
         return self.uid if (self.mode == "bwrap" and running_as_root() and self.uid >= 0) else None

@@ -51,6 +51,7 @@ def build_class(subs: Path) -> None:
         good, "test_run_packed_visible",
         "import time\nwhile True:\n    try:\n        time.sleep(1)\n    except KeyboardInterrupt:\n        pass"))
     write_submission(subs, "floods_output", NB, with_cell_after(good, "run_packed", "for _ in range(100_000):\n    print('y' * 100)"))
+    write_submission(subs, "one_giant_print", NB, with_cell_after(good, "test_run_packed_visible", "print('z' * 100_000_000)"))
     write_submission(subs, "not_json", NB, '{"cells": [')
     write_submission(subs, "not_a_notebook", NB, '{"cells": "none", "metadata": {}}')
     (subs / "misnamed" / NB.assignment).mkdir(parents=True)
@@ -76,6 +77,7 @@ EXPECTED = {  # student: (status, score)
     "loop_at_end": ("timeout", 10),
     "ignores_interrupt": ("timeout", 3),  # only the visible test ran before the kernel had to be stopped
     "floods_output": ("output_limit", 10),
+    "one_giant_print": ("output_limit", 3),  # a 100 MB message is dropped, the kernel stopped after the visible test
     "not_json": ("invalid_notebook", 0),
     "not_a_notebook": ("invalid_notebook", 0),
     "misnamed": ("missing", 0),
