@@ -24,6 +24,7 @@ def score_histograms(rows: list[Row]) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     panels: dict[str, tuple[list[float], float]] = {}
     for nb in layout.COURSE:
@@ -49,6 +50,7 @@ def score_histograms(rows: list[Row]) -> str | None:
         ax.hist(scores, bins=bins, color="tab:blue", edgecolor="white")
         ax.set(title=title, xlabel=f"score (max {best:g})", ylabel="students", xlim=(-0.7, best + 0.7))
         ax.title.set_fontsize(9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()

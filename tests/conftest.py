@@ -65,3 +65,11 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
         if name == row.notebook:
             found[(name, answer)] = row
     return CatalogueRun(out, found)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does."""
+    out = tmp_path_factory.mktemp("demo") / "out"
+    autograde(layout.DEMO_SUBMISSIONS, out, timeout=20)
+    return out

@@ -1,0 +1,33 @@
+"""`make demo`: the bundled class gets the grades an instructor would expect."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import layout
+from grader.demo import rebuild
+
+from helpers import read_grades, tree_digest
+
+pytestmark = pytest.mark.slow
+
+
+def test_bundled_submissions_are_up_to_date(tmp_path):
+    """demo/submissions is what `python -m grader demo --rebuild` writes from the current notebooks."""
+    rebuild(tmp_path / "submissions")
+    assert tree_digest(tmp_path / "submissions") == tree_digest(layout.DEMO_SUBMISSIONS), \
+        "run `python -m grader demo --rebuild` and commit demo/submissions"
+
+
+def test_demo_grades(demo_run):
+    grades = read_grades(demo_run)
+    course = layout.available()
+    got = {(s, key): (r["status"], float(r["score"]), float(r["max_score"])) for (s, key), r in grades.items()}
+    for nb in course:
+        status, score, best = got[("ada", nb.key)]
+        assert status == "graded" and score == best > 0, ("ada", nb.key)
+    assert got[("ben", course[0].key)][0] == "graded" and got[("ben", course[0].key)][1] == got[("ben", course[0].key)][2]
+    assert got[("ben", course[1].key)][0] == "graded" and got[("ben", course[1].key)][1] < got[("ben", course[1].key)][2]
+    assert got[("ben", course[-1].key)][:2] == ("missing", 0.0)
+    assert [got[("cat", nb.key)][0] for nb in course] == ["timeout", "kernel_died", "invalid_notebook"]
+    assert f"{course[-1].name} (1).ipynb" in (demo_run / "report.html").read_text()
