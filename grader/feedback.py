@@ -127,10 +127,13 @@ def banner(status: str, detail: str, score: float, max_score: float) -> str:
             f'font-family:sans-serif;background:#f6f6f6">{body}</div>')
 
 
+WRAP_OUTPUTS = "<style>.output_area pre, .output_subarea pre { white-space: pre-wrap; }</style>"
+
+
 def with_banner(page: str, notice: str) -> str:
-    """Insert the notice at the top of an HTML page's body."""
+    """Insert the notice at the top of an HTML page's body (and wrap long output lines)."""
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
-    return page[:at] + notice + page[at:]
+    return page[:at] + WRAP_OUTPUTS + notice + page[at:]
 
 
 def standalone(title: str, notice: str) -> str:

@@ -51,6 +51,7 @@ def score_histograms(rows: list[Row]) -> str | None:
         ax.set(title=title, xlabel=f"score (max {best:g})", ylabel="students", xlim=(-0.7, best + 0.7))
         ax.title.set_fontsize(9)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     fig.tight_layout()
