@@ -38,6 +38,8 @@ from .submissions import InvalidNotebook, Job, Repaired, collect, load, repair, 
 NBGRADER_STUDENT = "student"  # each notebook is graded in its own course, always as this student
 FIRST_UID = 20000  # kernels run as FIRST_UID + job index when the grader is root
 DEFAULT_TIMEOUT = 60
+# Library warnings on stderr must not zero a test cell (nbgrader scores any stderr output 0).
+STDERR_IGNORED = r"Warning: "
 
 
 @dataclass(frozen=True)
@@ -103,9 +105,8 @@ def nbgrader_config(job_dir: Path, index: int, settings: Settings) -> Config:
     c.SandboxedKernelManager.run_dir = str(job_dir / "run")
     c.SandboxedKernelManager.uid = FIRST_UID + index
     c.SandboxedKernelManager.threads = settings.threads
-    # Library warnings on stderr must not zero a test cell.
     c.IgnorePattern.enabled = True
-    c.IgnorePattern.pattern = r"Warning: "
+    c.IgnorePattern.pattern = STDERR_IGNORED
     return c
 
 

@@ -43,9 +43,18 @@ class CatalogueRun:
         return self.rows[key]
 
 
+def sampled(nb: layout.Notebook) -> list[answers.Answer]:
+    """The catalogued answers also graded end to end: the tailored one, a correct one, the first wrong one."""
+    catalogue = answers.catalogue(nb)
+    picks = [a for a in catalogue if a.name == "visible_tests_only"]
+    picks += [next(a for a in catalogue if a.correct), next(a for a in catalogue if not a.correct)]
+    return list({a.name: a for a in picks}.values())
+
+
 @pytest.fixture(scope="session")
 def catalogue_run(tmp_path_factory) -> CatalogueRun:
-    """Grade, in one run, the reference, the untouched release and every catalogued answer of every notebook.
+    """Grade through the real autograder, in one run: for every notebook the reference, the untouched
+    release, the release with its tests edited to `pass`, and a sample of the catalogued answers.
 
     Each submission is its own student, `<notebook>--<answer>`.
     """
@@ -56,7 +65,7 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
         untouched = nbformat.read(nb.released, as_version=4)
         write_submission(subs, f"{nb.name}--untouched", nb, untouched)
         write_submission(subs, f"{nb.name}--tests_edited_to_pass", nb, with_tests_replaced(untouched, "pass"))
-        for answer in answers.catalogue(nb):
+        for answer in sampled(nb):
             write_submission(subs, f"{nb.name}--{answer.name}", nb, answers.submission(nb, {answer.cell: answer.source}))
     autograde(subs, out, workers=2, timeout=60)
     found = {}
@@ -73,3 +82,20 @@ def demo_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("demo") / "out"
     autograde(layout.DEMO_SUBMISSIONS, out, timeout=20)
     return out
+
+
+@pytest.fixture(scope="session")
+def quick_scores():
+    """{notebook name: {answer name: {test cell: points}}} for the reference and every catalogued
+    answer, graded in one kernel per notebook (tests/quick.py)."""
+    from quick import grade_answers
+
+    cache: dict[str, dict] = {}
+
+    def scores(nb: layout.Notebook) -> dict[str, dict[str, float]]:
+        if nb.name not in cache:
+            fills = {"reference": {}} | {a.name: {a.cell: a.source} for a in answers.catalogue(nb)}
+            cache[nb.name] = grade_answers(nb, fills)
+        return cache[nb.name]
+
+    return scores
