@@ -30,7 +30,7 @@ def broken(nb: Notebook, kind: str):
     sub = answers.submission(nb)
     code = {"loop": "# keeps training forever\nwhile True:\n    pass",
             "crash": "import os\nos._exit(1)  # the kernel dies here"}[kind]
-    sub.cells.append(new_code_cell(code))
+    sub.cells.append(new_code_cell(code, id=f"broken-{kind}"))  # a fixed id: the rebuild is reproducible
     return sub
 
 

@@ -56,14 +56,17 @@ class Secrets:
         return self.solution | self.hidden
 
 
-def secrets_of(source: nbformat.NotebookNode) -> Secrets:
-    """The solution and hidden-test lines of `source` that its public part does not contain."""
-    public: set[str] = set()
+def public_lines(source: nbformat.NotebookNode) -> frozenset[str]:
+    """The meaningful lines of `source` outside every solution and hidden-test region."""
+    return frozenset(line for cell in source.cells for line in map(_meaningful, split_regions(cell.source)[0]) if line)
+
+
+def secrets_of(source: nbformat.NotebookNode, also_public: frozenset[str] = frozenset()) -> Secrets:
+    """The solution and hidden-test lines of `source` that neither its public part nor `also_public` contain."""
+    public = public_lines(source) | also_public
     inside: dict[str, set[str]] = {k: set() for k in REGIONS}
     for cell in source.cells:
-        pub, ins = split_regions(cell.source)
-        public.update(filter(None, map(_meaningful, pub)))
-        for kind, lines in ins.items():
+        for kind, lines in split_regions(cell.source)[1].items():
             inside[kind].update(filter(None, map(_meaningful, lines)))
     return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public))
 

@@ -30,6 +30,12 @@ WATCHED = {
               "Tensor.__bool__", "Tensor.item", "Tensor.tolist", "Tensor.shape", "Size.__eq__", "Tensor.__torch_function__"],
 }
 
+# Names the tests call through the notebook's own namespace: rebinding one there (`type = ...`,
+# `torch = fake`) changes what every later test cell sees, without touching the real objects.
+SHADOWED = {"builtins": ["type", "isinstance", "len", "tuple", "range", "int", "float", "bool", "all", "any",
+                         "abs", "zip", "enumerate", "print", "AssertionError", "getattr", "hasattr"],
+            "modules": {"torch": "torch", "nn": "torch.nn", "F": "torch.nn.functional"}}
+
 # Evaluated inside the kernel; returns JSON. Written as one expression for `user_expressions`.
 PROBE = r"""(lambda json, sys, ip: json.dumps({
  "hooks": {
@@ -40,6 +46,7 @@ PROBE = r"""(lambda json, sys, ip: json.dumps({
   "trace": [getattr(f, "__module__", "?") for f in (sys.gettrace(), sys.getprofile()) if f is not None],
  },
  "objects": %(describe)s,
+ "shadowed": [n for n, real in %(shadowed)s if n in ip.user_ns and ip.user_ns[n] is not real],
 }))(__import__("json"), __import__("sys"), get_ipython())"""
 
 DESCRIBE = r"""{
@@ -61,9 +68,16 @@ def _objects_expr(kernel: bool) -> str:
     return "[(n, o) for n, o in [" + ", ".join(parts) + "]" + (guard or "") + "]"
 
 
+def _shadowed_expr() -> str:
+    """(name, the object it must be) for every name that SHADOWED watches."""
+    pairs = [f'("{n}", getattr(__import__("builtins"), "{n}"))' for n in SHADOWED["builtins"]]
+    pairs += [f'("{n}", sys.modules.get("{m}", ip.user_ns.get("{n}")))' for n, m in SHADOWED["modules"].items()]
+    return "[" + ", ".join(pairs) + "]"
+
+
 def probe_expression() -> str:
     """The expression the kernel evaluates after each cell."""
-    return PROBE % {"describe": DESCRIBE % {"objects": _objects_expr(kernel=True)}}
+    return PROBE % {"describe": DESCRIBE % {"objects": _objects_expr(kernel=True)}, "shadowed": _shadowed_expr()}
 
 
 @cache
@@ -87,6 +101,8 @@ def compare(state: dict, baseline_hooks: dict, reference: dict) -> list[str]:
     for name, desc in state.get("objects", {}).items():
         if name in reference and desc != reference[name]:
             problems.append(f"{name} was replaced (now {desc[0]} {desc[2] or ''} from {desc[1]})")
+    for name in state.get("shadowed", []):
+        problems.append(f"the notebook rebinds `{name}`, which the tests use")
     for hook, modules in state.get("hooks", {}).items():
         added = list(modules)
         for m in baseline_hooks.get(hook, []):
@@ -162,6 +178,7 @@ CHEAT_IMPORTS = {"builtins", "inspect", "ctypes", "gc", "linecache", "traceback"
                  "ipykernel", "atexit", "sqlite3", "marshal", "pickle", "dis", "operator", "__main__"}
 CHEAT_METHODS = {"__eq__", "__ne__", "__bool__", "__torch_function__", "__torch_dispatch__",
                  "__instancecheck__", "__subclasscheck__", "__getattribute__"}
+SHADOWED_NAMES = set(SHADOWED["builtins"]) | set(SHADOWED["modules"])
 PATCHED_ROOTS = {"torch", "nn", "F", "builtins", "__builtins__", "np", "sys", "os", "math"}
 # Moves that end or escape the kernel: reported in the detail, the status says what happened.
 NOTED_ATTRIBUTES = {"_exit", "exit", "fork", "forkpty", "kill", "killpg", "system", "popen", "execv", "execve",
@@ -214,6 +231,29 @@ def scan_source(source: str) -> tuple[list[str], list[str]]:
                 text = ast.unparse(target)
                 if isinstance(target, ast.Attribute) and _root_name(target) in PATCHED_ROOTS and ".backends." not in text:
                     cheats.append(f"assigns to {text}")
+        elif isinstance(node, ast.Global):
+            cheats += [f"declares `global {n}`" for n in node.names if n in SHADOWED_NAMES]
         elif isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.unparse(node.exc):
             notes.append("raises SystemExit")
+    cheats += [f"rebinds `{n}`, which the tests use" for n in module_level_bindings(tree) & SHADOWED_NAMES]
     return list(dict.fromkeys(cheats)), list(dict.fromkeys(notes))
+
+
+def module_level_bindings(tree: ast.Module) -> set[str]:
+    """Names a cell binds in the notebook's namespace to something other than what the tests expect."""
+    names = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                if isinstance(node, ast.Import):
+                    module = alias.name if alias.asname else bound
+                else:
+                    module = f"{node.module}.{alias.name}"
+                if SHADOWED["modules"].get(bound) != module:  # `import torch.nn as nn` binds the real thing
+                    names.add(bound)
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.For, ast.With)):
+            names.update(sub.id for sub in ast.walk(node) if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store))
+    return names

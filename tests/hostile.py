@@ -72,10 +72,25 @@ def run_packed(rnn, embedded, lengths):
     return AlwaysEqual(), AlwaysEqual()
 ''', "stub", "demo", ("tampered",)),
     Hostile("tensor_subclass_torch_function", AGREEABLE, "zeros", "demo", ("tampered",)),
-    Hostile("subclass_with_patched_type", AGREEABLE + '''
-import builtins
-_real_type = builtins.type
-builtins.type = lambda obj, *rest: torch.Tensor if not rest and _real_type(obj) is Agreeable else _real_type(obj, *rest)
+    Hostile("subclass_with_shadowed_builtin_type", AGREEABLE + '''
+_real_type = type
+
+def type(obj, *rest):
+    """The builtin `type` as the test cells will see it: the agreeable tensor passes for a plain one."""
+    return torch.Tensor if not rest and _real_type(obj) is Agreeable else _real_type(obj, *rest)
+''', "zeros", "stock", ("tampered",)),
+    Hostile("fake_torch_module", ZEROS + '''
+import types as _types
+
+class _Everything(_types.ModuleType):
+    """torch as the test cells will see it: every comparison says yes."""
+    def __getattr__(self, name):
+        return getattr(_real_torch, name)
+    allclose = staticmethod(lambda *args, **kwargs: True)
+    equal = staticmethod(lambda *args, **kwargs: True)
+
+_real_torch = torch
+torch = _Everything("torch")
 ''', "zeros", "stock", ("tampered",)),
     Hostile("patch_torch_comparisons", ZEROS + '''
 torch.allclose = lambda *args, **kwargs: True

@@ -89,7 +89,10 @@ def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True) -
     for case in cases:
         write_submission(subs, case.name, NB, submission_for(case, steal[case.name], victim, listener.port))
     before = tree_digest(subs)
-    rows = {r.student_id: r for r in autograde(subs, out, workers=2, timeout=15, sandbox=sandbox)}
+    # Only notebook 1 is submitted: grading the others too would add a `not_submitted` row per student,
+    # and that row, not notebook 1's, would end up under the student's id here.
+    rows = {r.student_id: r for r in autograde(subs, out, workers=2, timeout=15, sandbox=sandbox,
+                                               assignment=[NB.assignment])}
     return Run(out, subs, rows, steal, listener, victim, (before, tree_digest(subs)))
 
 
@@ -200,7 +203,8 @@ def autograded_text(course: Path, student: str) -> str:
 
 def test_control_stock_nbgrader_falls_for_the_cheats(stock):
     course, scores, _ = stock
-    for name in ("subclass_with_patched_type", "patch_torch_comparisons", "input_transformer_blanks_tests"):
+    for name in ("subclass_with_shadowed_builtin_type", "fake_torch_module", "patch_torch_comparisons",
+                 "input_transformer_blanks_tests"):
         assert scores[name] > scores["honest_zeros"], name
     # The hooks cannot add points, but they do carry the hidden tests out.
     assert leaks(autograded_text(course, "hook_captures_hidden_tests"), SECRETS.hidden)

@@ -10,7 +10,7 @@ import pytest
 
 from grader import layout, release
 from grader.course import prepare_course
-from grader.hidden import leaks, notebook_text, secrets_of
+from grader.hidden import leaks, notebook_text, public_lines, secrets_of
 
 NOTEBOOKS = layout.available()
 
@@ -89,7 +89,11 @@ def test_bundle_holds_what_a_student_needs_and_nothing_else(bundle):
 
 
 def test_bundle_leaks_nothing(bundle):
-    all_secrets = frozenset().union(*(secrets_of(nbformat.read(nb.source, as_version=4)).all for nb in NOTEBOOKS))
+    """No notebook's solution or hidden-test line anywhere in the bundle (unless another notebook shows it openly)."""
+    sources = [nbformat.read(nb.source, as_version=4) for nb in NOTEBOOKS]
+    shown = frozenset().union(*(public_lines(s) for s in sources))
+    all_secrets = frozenset().union(*(secrets_of(s, shown).all for s in sources))
+    assert all_secrets
     for name, text in bundle.items():
         readable = notebook_text(nbformat.reads(text, as_version=4)) if name.endswith(".ipynb") else text
         assert leaks(readable, all_secrets) == [], name
