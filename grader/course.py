@@ -84,16 +84,22 @@ class PreparedCourse:
         return dest
 
 
-def prepare_course(root: Path, notebooks: list[Notebook]) -> PreparedCourse:
-    """Copy the source notebooks into a fresh course at `root` and generate every assignment."""
+def new_course(root: Path, notebooks: list[Notebook]) -> list[str]:
+    """A fresh course folder at `root` holding the source notebooks; its assignment names, in order."""
     if root.exists():
         shutil.rmtree(root)
     for nb in notebooks:
         dest = root / "source" / nb.assignment / nb.filename
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(nb.source, dest)
+    return list(dict.fromkeys(nb.assignment for nb in notebooks))
+
+
+def prepare_course(root: Path, notebooks: list[Notebook]) -> PreparedCourse:
+    """Copy the source notebooks into a fresh course at `root` and generate every assignment."""
+    assignments = new_course(root, notebooks)
     nbg = api(root)
-    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
+    for assignment in assignments:
         check(nbg.generate_assignment(assignment, force=True, create=True), f"generate_assignment {assignment}")
     return PreparedCourse(root)
 

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .course import ensure_tools_on_path
+from .course import ensure_tools_on_path, new_course
 from .layout import Notebook
 
 
@@ -26,13 +26,7 @@ def nbgrader(course: Path, *args: str, timeout: float | None = None) -> subproce
 def stock_course(workdir: Path, notebooks: list[Notebook], submissions: Path | None = None) -> Path:
     """A stock course: sources generated, and each student's notebooks copied into `submitted/`."""
     course = workdir / "stock-course"
-    if course.exists():
-        shutil.rmtree(course)
-    for nb in notebooks:
-        dest = course / "source" / nb.assignment / nb.filename
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(nb.source, dest)
-    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
+    for assignment in new_course(course, notebooks):
         done = nbgrader(course, "generate_assignment", assignment, "--force")
         if done.returncode != 0:
             raise RuntimeError(f"stock generate_assignment failed:\n{done.stderr}")

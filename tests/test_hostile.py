@@ -202,15 +202,16 @@ def autograded_text(course: Path, student: str) -> str:
 
 
 def test_control_stock_nbgrader_falls_for_the_cheats(stock):
-    course, scores, _ = stock
+    course, scores, done = stock
     for name in ("subclass_with_shadowed_builtin_type", "fake_torch_module", "patch_torch_comparisons",
                  "input_transformer_blanks_tests"):
         assert scores[name] > scores["honest_zeros"], name
     # The hooks cannot add points, but they do carry the hidden tests out.
     assert leaks(autograded_text(course, "hook_captures_hidden_tests"), SECRETS.hidden)
     assert leaks(decoded_blobs(autograded_text(course, "history_steals_hidden_tests")), SECRETS.hidden)
-    # A kernel that exits takes the whole submission down: stock nbgrader records no grade at all.
-    assert "os_exit_kills_kernel" not in scores
+    # A kernel that exits takes the submission down: stock nbgrader reports a failed run, no partial credit.
+    assert done.returncode != 0
+    assert "error processing assignment '01_packed_sequences' for student 'os_exit_kills_kernel'" in done.stderr
 
 
 def test_control_naive_checks_fall_for_fake_values():
