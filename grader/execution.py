@@ -42,6 +42,8 @@ class GradedExecute(Execute):
         self._stopped: str | None = None
         self._cell_bytes: dict[int, int] = {}
         self._audit = integrity.Audit(self)
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+        self._last_code_cell = code[-1] if code else -1
         try:
             return super().preprocess(nb, resources, km)
         finally:
@@ -66,7 +68,8 @@ class GradedExecute(Execute):
         try:
             self._audit.before_cell(cell, index)
             cell, resources = super().preprocess_cell(cell, resources, index)
-            self._audit.after_cell(cell, index)
+            if self._worth_auditing(cell, index):
+                self._audit.after_cell(cell, index)
         except DeadKernelError:
             self._event("kernel_died", index, f"the kernel died while running {label}")
             self._stopped = f"not run: the kernel died in {label}"
@@ -84,6 +87,13 @@ class GradedExecute(Execute):
             cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
             self._kill_kernel()
         return cell, resources
+
+    def _worth_auditing(self, cell, index: int) -> bool:
+        """After the student's cells, the tests and the last cell: what a patch made anywhere else
+        (say, in a given cell calling the student's code) is still there at the next of these."""
+        meta = cell.metadata.get("nbgrader", {})
+        given = meta.get("locked") and not meta.get("grade")
+        return not given or index == self._last_code_cell
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._interrupted_at_limit = True
