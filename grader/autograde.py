@@ -281,14 +281,14 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     scratch = Path(tempfile.mkdtemp(prefix="grader-"))
     os.chmod(scratch, 0o755)
     try:
-        course = cached_course(layout.CACHE, notebooks)
+        course = cached_course(layout.CACHE, layout.available())  # one entry, whatever this run selects
         stale = release.out_of_date(course, notebooks)
         if stale:
             keys = ", ".join(nb.key for nb in stale)
             raise GraderError(f"notebooks/ is out of date with solutions/ ({keys}): run `python -m grader release`")
         jobs, unplaced = collect(submissions, notebooks, students)
         settings = Settings(out, course, scratch, timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning,
-                            keep_scratch, reference_objects())
+                            keep_scratch, reference_objects(layout.CACHE))
         results.clear(out, student, assignment)
         results.save_unplaced(out, unplaced, students)
         run_jobs(jobs, settings, min(workers, max(1, len(jobs))), Progress(len(jobs), progress_stream))
