@@ -52,8 +52,9 @@ def synthetic_class(root: Path, students: int) -> dict[tuple[str, Notebook], str
     return made
 
 
-def plain_execution(path: Path, threads: int) -> tuple[float, float]:
-    """(seconds to execute `path` with nbclient as the grader's kernels run, seconds to a ready kernel)."""
+def plain_execution(path: Path, threads: int) -> tuple[float, float, float]:
+    """Seconds to execute `path` with nbclient (its defaults: a graceful shutdown at the end) as the
+    grader's kernels run: (in all, to the last cell's reply, to a ready kernel)."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
@@ -66,11 +67,12 @@ def plain_execution(path: Path, threads: int) -> tuple[float, float]:
             km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(cwd, "kernel"))  # as ours
             client = NotebookClient(nb, km=km, timeout=120, allow_errors=True, resources={"metadata": {"path": cwd}})
             start = time.perf_counter()
-            with client.setup_kernel():
+            with client.setup_kernel(cleanup_kc=True):  # shut down at the end, as the grader's kernels are
                 ready = time.perf_counter() - start
                 for index, cell in enumerate(nb.cells):
                     client.execute_cell(cell, index)
-            return time.perf_counter() - start, ready
+                executed = time.perf_counter() - start
+            return time.perf_counter() - start, executed, ready
     finally:
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
@@ -88,6 +90,7 @@ class Figures:
     notebooks: int
     limit: float
     plain_total: float
+    strict_limit: float
     anchor: float
     anchor_feedback: float
     ours_1: float
@@ -113,13 +116,16 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
     # limit: plain execution, serial, one kernel at a time with the threads a grader kernel gets
     plain: dict[str, list[float]] = {nb.key: [] for nb in notebooks}
     starts: dict[str, list[float]] = {nb.key: [] for nb in notebooks}
+    executed = []
     for (student, nb) in made:
-        seconds, ready = plain_execution(subs / student / nb.assignment / nb.filename, threads=1)
+        seconds, to_last_reply, ready = plain_execution(subs / student / nb.assignment / nb.filename, threads=1)
         plain[nb.key].append(seconds)
         starts[nb.key].append(ready)
+        executed.append(to_last_reply)
     plain_total = sum(sum(v) for v in plain.values())
-    limit = plain_total / cores
-    print(f"limit: {plain_total:.1f} s of plain execution / {cores} cores = {limit:.1f} s", flush=True)
+    limit, strict_limit = plain_total / cores, sum(executed) / cores
+    print(f"limit: {plain_total:.1f} s of plain execution / {cores} cores = {limit:.1f} s "
+          f"({strict_limit:.1f} s without the kernels' shutdown)", flush=True)
 
     # anchor: stock nbgrader, serial, as it ships
     course = stock_course(workdir, notebooks, subs)
@@ -160,7 +166,7 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
             "worker_peak_mb": max((r.timings.get("worker_peak_mb", 0.0) for r in nb_rows), default=0.0),
         })
     mode, _ = resolve_mode(sandbox)
-    return Figures(cores, len(made), limit, plain_total, anchor, anchor_feedback, ours[1], ours[cores],
+    return Figures(cores, len(made), limit, plain_total, strict_limit, anchor, anchor_feedback, ours[1], ours[cores],
                    per_notebook, statistics.median(t for v in starts.values() for t in v), mode)
 
 
@@ -189,13 +195,17 @@ def markdown(f: Figures, students: int) -> str:
         "| what | seconds | ratio |",
         "| --- | ---: | --- |",
         f"| limit: plain nbclient execution, summed ({f.plain_total:.1f} s) / {f.cores} cores | {f.limit:.1f} | |",
+        f"| strict limit: the same, to each notebook's last reply (no kernel shutdown) / {f.cores} cores | {f.strict_limit:.1f} | |",
         f"| anchor: stock `nbgrader autograde`, serial | {f.anchor:.1f} | |",
         f"| anchor + stock `generate_feedback` | {f.anchor + f.anchor_feedback:.1f} | |",
         f"| ours, `--workers 1` | {f.ours_1:.1f} | {f.ours_1 / f.limit:.2f}x limit |",
         f"| ours, `--workers {f.cores}` | {f.ours_all:.1f} | **{f.ours_all / f.limit:.2f}x limit**, "
-        f"**{f.anchor / f.ours_all:.2f}x faster than the anchor** ({(f.anchor + f.anchor_feedback) / f.ours_all:.2f}x with its feedback) |",
+        f"**{f.anchor / f.ours_all:.2f}x faster than the anchor** ({(f.anchor + f.anchor_feedback) / f.ours_all:.2f}x with its feedback); "
+        f"{f.ours_all / f.strict_limit:.2f}x the strict limit |",
         "",
-        f"Kernel start (plain, to a ready kernel): median {f.kernel_start_plain:.2f} s.",
+        f"Kernel start (plain, to a ready kernel): median {f.kernel_start_plain:.2f} s. nbclient's default graceful "
+        "shutdown costs about 2 s per kernel on top of the execution; the grader kills its disposable sandboxed kernel "
+        "instead, so the strict limit is the bound it could reach with no overhead at all.",
         "",
         "Per notebook (medians; ours with all cores, feedback included, sandboxed):",
         "",
