@@ -220,7 +220,7 @@ def markdown(f: Figures, students: int) -> str:
               "the grader's whole overhead (its nbgrader bookkeeping, audit, feedback, start-up and report). Plain runs "
               "of one notebook on this machine also vary by 1-2 s from run to run.",
               "", "Ours includes preparing the course once per run (nbgrader generate_assignment and a gradebook), "
-              "the sandbox, the cheat audit after every cell and the feedback HTML; the anchor does none of "
+              "the sandbox, the cheat audit after the student's cells and the test cells, and the feedback HTML; the anchor does none of "
               "the sandboxing or auditing and writes no feedback unless counted separately.", ""]
     return "\n".join(lines)
 
