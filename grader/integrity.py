@@ -82,25 +82,30 @@ def probe_expression() -> str:
 
 
 @cache
-def reference_objects(cache: Path | None = None) -> dict:
-    """What the watched objects look like in a clean interpreter (this one), remembered in `cache`
+def reference_objects(folder: Path | None = None) -> dict:
+    """What the watched objects look like in a clean interpreter (this one), remembered in `folder`
     per Python and torch version, since importing torch here costs seconds of every run."""
     import hashlib
+    import os
     import platform
     import sys
+    import tempfile
     from importlib.metadata import version
 
     key = hashlib.sha256(f"{platform.python_version()} {version('torch')} {DESCRIBE} {_objects_expr(kernel=False)}"
                          .encode()).hexdigest()[:16]
-    remembered = cache / f"reference-objects-{key}.json" if cache else None
+    remembered = folder / f"reference-objects-{key}.json" if folder else None
     if remembered and remembered.exists():
         return json.loads(remembered.read_text())
     import torch  # noqa: F401  (the watched names live there)
 
     described = json.loads(json.dumps(eval(DESCRIBE % {"objects": _objects_expr(kernel=False)}, {"sys": sys})))
-    if remembered:
-        remembered.parent.mkdir(parents=True, exist_ok=True)
-        remembered.write_text(json.dumps(described))
+    if remembered:  # written whole, then renamed: a run starting meanwhile never reads half a file
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
+        with os.fdopen(fd, "w") as f:
+            json.dump(described, f)
+        os.replace(partial, remembered)
     return described
 
 
