@@ -5,7 +5,7 @@ Two complementary checks, both recorded as findings that make a row `tampered`:
 * `scan_source`: before anything runs, the student's own cells are read (as syntax, not text) for
   the moves that only a cheat needs here: hooks into IPython, patches of torch or builtins,
   `__eq__`/`__torch_function__` overrides, leaving the process, forking, reading the caller's frame.
-* `Audit`: after every cell the grader asks the kernel, through `user_expressions` (evaluated
+* `Audit`: after each student cell, test cell and the last cell, the grader asks the kernel, through `user_expressions` (evaluated
   without IPython's input transformers or cell hooks), which hooks are installed and what the
   functions the tests rely on are. A difference from a clean interpreter is a finding, naming the
   cell that caused it.
@@ -133,7 +133,7 @@ def compare(state: dict, baseline_hooks: dict, reference: dict) -> list[str]:
 
 
 class Audit:
-    """Queries the kernel around every cell of one execution and collects findings."""
+    """Queries the kernel before the first cell and after the cells worth auditing and collects findings."""
 
     def __init__(self, executor):
         self.executor = executor
