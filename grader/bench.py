@@ -59,23 +59,18 @@ def plain_execution(path: Path, threads: int) -> tuple[float, float, float]:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env = {"NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        with tempfile.TemporaryDirectory() as cwd:
-            km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(cwd, "kernel"))  # as ours
-            client = NotebookClient(nb, km=km, timeout=120, allow_errors=True, resources={"metadata": {"path": cwd}})
-            start = time.perf_counter()
-            with client.setup_kernel(cleanup_kc=True):  # shut down at the end, as the grader's kernels are
-                ready = time.perf_counter() - start
-                for index, cell in enumerate(nb.cells):
-                    client.execute_cell(cell, index)
-                executed = time.perf_counter() - start
-            return time.perf_counter() - start, executed, ready
-    finally:
-        for k, v in saved.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    env = {**os.environ, "NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": str(threads),
+           "MKL_NUM_THREADS": str(threads)}
+    with tempfile.TemporaryDirectory() as cwd:
+        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(cwd, "kernel"))  # as ours
+        client = NotebookClient(nb, km=km, timeout=120, allow_errors=True, resources={"metadata": {"path": cwd}})
+        start = time.perf_counter()
+        with client.setup_kernel(cleanup_kc=True, env=env):  # shut down at the end, as the grader's kernels are
+            ready = time.perf_counter() - start
+            for index, cell in enumerate(nb.cells):
+                client.execute_cell(cell, index)
+            executed = time.perf_counter() - start
+        return time.perf_counter() - start, executed, ready
 
 
 def timed(cmd: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[float, subprocess.CompletedProcess]:

@@ -39,27 +39,19 @@ def grade_answers(nb: Notebook, fills: dict[str, dict[str, str]]) -> dict[str, d
             cell.source = reference[cell.metadata.nbgrader.grade_id]
     tests = [(i, c) for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade")]
     at = {c.metadata.nbgrader.grade_id: i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("solution")}
-    saved = os.environ.get("NBGRADER_EXECUTION")
-    os.environ["NBGRADER_EXECUTION"] = "autograde"
     client = NotebookClient(source, kernel_name="python3", timeout=120, allow_errors=True)
     scores = {}
-    try:
-        with client.setup_kernel():
-            for index, cell in enumerate(source.cells):
-                client.execute_cell(cell, index)
-            for name, fill in fills.items():
-                for gid, text in fill.items():
-                    client.execute_cell(new_code_cell(text), at[gid])
-                result = {}
-                for index, cell in tests:
-                    ran = client.execute_cell(copy.deepcopy(cell), index)
-                    result[cell.metadata.nbgrader.grade_id] = _score(ran)
-                for gid in fill:
-                    client.execute_cell(new_code_cell(reference[gid]), at[gid])
-                scores[name] = result
-    finally:
-        if saved is None:
-            os.environ.pop("NBGRADER_EXECUTION", None)
-        else:
-            os.environ["NBGRADER_EXECUTION"] = saved
+    with client.setup_kernel(env={**os.environ, "NBGRADER_EXECUTION": "autograde"}):
+        for index, cell in enumerate(source.cells):
+            client.execute_cell(cell, index)
+        for name, fill in fills.items():
+            for gid, text in fill.items():
+                client.execute_cell(new_code_cell(text), at[gid])
+            result = {}
+            for index, cell in tests:
+                ran = client.execute_cell(copy.deepcopy(cell), index)
+                result[cell.metadata.nbgrader.grade_id] = _score(ran)
+            for gid in fill:
+                client.execute_cell(new_code_cell(reference[gid]), at[gid])
+            scores[name] = result
     return scores
