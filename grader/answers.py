@@ -15,6 +15,8 @@ from functools import cache
 
 import nbformat
 
+from . import cells
+from .cells import facts_of
 from .layout import Notebook
 
 
@@ -32,37 +34,28 @@ class Answer:
         object.__setattr__(self, "source", textwrap.dedent(self.source).strip("\n"))
 
 
-def catalogue(nb: Notebook) -> list[Answer]:
+def catalogue(notebook: Notebook) -> list[Answer]:
     """The answers listed in `solutions/<assignment>/answers.py`."""
-    path = nb.source.parent / "answers.py"
-    spec = importlib.util.spec_from_file_location(f"answers_{nb.name}", path)
+    path = notebook.source.parent / "answers.py"
+    spec = importlib.util.spec_from_file_location(f"answers_{notebook.name}", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return list(module.ANSWERS)
 
 
 @cache
-def reference(nb: Notebook) -> dict[str, str]:
+def reference(notebook: Notebook) -> dict[str, str]:
     """The reference solution of each solution cell: the source with its markers removed."""
-    source = nbformat.read(nb.source, as_version=4)
-    answers = {}
-    for cell in source.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if meta.get("solution"):
-            text = "\n".join(line for line in cell.source.splitlines()
-                             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
-            answers[meta["grade_id"]] = text
-    return answers
+    return facts_of(nbformat.read(notebook.source, as_version=4)).solutions
 
 
-def submission(nb: Notebook, answers: dict[str, str] | None = None,
+def submission(notebook: Notebook, answers: dict[str, str] | None = None,
                released: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
     """The released notebook with every solution cell filled: the reference, unless `answers` says otherwise."""
-    fill = {**reference(nb), **(answers or {})}
-    out = copy.deepcopy(released if released is not None else nbformat.read(nb.released, as_version=4))
-    for cell in out.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution") and gid in fill:
-            cell.source = fill[gid]
-    return out
+    fill = {**reference(notebook), **(answers or {})}
+    nb = copy.deepcopy(released if released is not None else nbformat.read(notebook.released, as_version=4))
+    for cell in nb.cells:
+        if cells.is_solution(cell) and cells.grade_id(cell) in fill:
+            cell.source = fill[cells.grade_id(cell)]
+    return nb
 

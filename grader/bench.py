@@ -35,20 +35,20 @@ from .layout import Notebook
 def synthetic_class(root: Path, students: int) -> dict[tuple[str, Notebook], str]:
     """Write `students` submissions of every notebook: a third reference answers, the rest catalogued ones."""
     made = {}
-    for nb in layout.available():
-        catalogue = answers.catalogue(nb)
-        released = nbformat.read(nb.released, as_version=4)
+    for notebook in layout.available():
+        catalogue = answers.catalogue(notebook)
+        released = nbformat.read(notebook.released, as_version=4)
         for i in range(students):
             student = f"student{i:03d}"
             if i % 3 == 0:
-                sub, kind = answers.submission(nb, released=released), "reference"
+                sub, kind = answers.submission(notebook, released=released), "reference"
             else:
                 answer = catalogue[i % len(catalogue)]
-                sub, kind = answers.submission(nb, {answer.cell: answer.source}, released=released), answer.name
-            path = root / student / nb.assignment / nb.filename
+                sub, kind = answers.submission(notebook, {answer.cell: answer.source}, released=released), answer.name
+            path = root / student / notebook.assignment / notebook.filename
             path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(sub, path)
-            made[(student, nb)] = kind
+            made[(student, notebook)] = kind
     return made
 
 
@@ -99,7 +99,7 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
     """Every measurement of the benchmark, over one synthetic class."""
     from .course import ensure_tools_on_path
     from .sandbox import resolve_mode
-    from .stock import nbgrader, stock_course
+    from .stock import stock_course
 
     ensure_tools_on_path()
     cores = os.cpu_count() or 1
@@ -109,13 +109,13 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
     print(f"{len(made)} submitted notebooks ({students} students x {len(notebooks)} notebooks), {cores} cores", flush=True)
 
     # limit: plain execution, serial, one kernel at a time with the threads a grader kernel gets
-    plain: dict[str, list[float]] = {nb.key: [] for nb in notebooks}
-    starts: dict[str, list[float]] = {nb.key: [] for nb in notebooks}
+    plain: dict[str, list[float]] = {notebook.key: [] for notebook in notebooks}
+    starts: dict[str, list[float]] = {notebook.key: [] for notebook in notebooks}
     executed = []
-    for (student, nb) in made:
-        seconds, to_last_reply, ready = plain_execution(subs / student / nb.assignment / nb.filename, threads=1)
-        plain[nb.key].append(seconds)
-        starts[nb.key].append(ready)
+    for (student, notebook) in made:
+        seconds, to_last_reply, ready = plain_execution(subs / student / notebook.assignment / notebook.filename, threads=1)
+        plain[notebook.key].append(seconds)
+        starts[notebook.key].append(ready)
         executed.append(to_last_reply)
     plain_total = sum(sum(v) for v in plain.values())
     limit, strict_limit = plain_total / cores, sum(executed) / cores
@@ -125,7 +125,7 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
     # anchor: stock nbgrader, serial, as it ships
     course = stock_course(workdir, notebooks, subs)
     anchor = anchor_feedback = 0.0
-    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
+    for assignment in dict.fromkeys(notebook.assignment for notebook in notebooks):
         seconds, done = timed([str(Path(sys.executable).parent / "nbgrader"), "autograde", assignment, "--force"], cwd=course)
         anchor += seconds
         seconds, done = timed([str(Path(sys.executable).parent / "nbgrader"), "generate_feedback", assignment, "--force"], cwd=course)
@@ -149,13 +149,13 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
         print(f"ours, {workers} worker(s): {seconds:.1f} s", flush=True)
 
     per_notebook = []
-    for nb in notebooks:
-        nb_rows = [r for r in rows if r.assignment == nb.assignment and r.notebook == nb.name]
+    for notebook in notebooks:
+        nb_rows = [r for r in rows if r.assignment == notebook.assignment and r.notebook == notebook.name]
         grade = [r.seconds for r in nb_rows]
         per_notebook.append({
-            "notebook": nb.key,
-            "execution_s": statistics.median(plain[nb.key]),
-            "kernel_start_s": statistics.median(starts[nb.key]),
+            "notebook": notebook.key,
+            "execution_s": statistics.median(plain[notebook.key]),
+            "kernel_start_s": statistics.median(starts[notebook.key]),
             "graded_s": statistics.median(grade) if grade else float("nan"),
             "feedback_s": statistics.median(r.timings.get("feedback", 0.0) for r in nb_rows) if nb_rows else float("nan"),
             "worker_peak_mb": max((r.timings.get("worker_peak_mb", 0.0) for r in nb_rows), default=0.0),

@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import layout
-from .course import GraderError
+from . import layout, logs
+from .errors import GraderError
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -92,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .sandbox import MODES
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: everything)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("release", help="regenerate notebooks/ from solutions/ and build dist/student.zip")
@@ -142,11 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.jupyter_args = unknown
+    logs.configure(logs.level_for(args.verbose))
     try:
         return args.func(args)
-    except (GraderError, KeyError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"error: {message}", file=sys.stderr)
+    except GraderError as exc:  # anything else is a bug and keeps its traceback
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -17,17 +17,17 @@ from . import answers, layout
 from .layout import Notebook
 
 
-def wrong_answer(nb: Notebook) -> dict[str, str]:
-    """The first catalogued wrong answer of `nb`, as {cell: source}."""
-    answer = next(a for a in answers.catalogue(nb) if not a.correct)
+def wrong_answer(notebook: Notebook) -> dict[str, str]:
+    """The first catalogued wrong answer of `notebook`, as {cell: source}."""
+    answer = next(a for a in answers.catalogue(notebook) if not a.correct)
     return {answer.cell: answer.source}
 
 
-def broken(nb: Notebook, kind: str):
-    """A submission of `nb` that breaks in one of three ways: loop, crash, not JSON."""
+def broken(notebook: Notebook, kind: str):
+    """A submission of `notebook` that breaks in one of three ways: loop, crash, not JSON."""
     if kind == "not_json":
         return '{"cells": [{"cell_type": "code", "source": "print(1)"'  # cut off mid-upload
-    sub = answers.submission(nb)
+    sub = answers.submission(notebook)
     code = {"loop": "# keeps training forever\nwhile True:\n    pass",
             "crash": "import os\nos._exit(1)  # the kernel dies here"}[kind]
     sub.cells.append(new_code_cell(code, id=f"broken-{kind}"))  # a fixed id: the rebuild is reproducible
@@ -36,15 +36,15 @@ def broken(nb: Notebook, kind: str):
 
 def sample_class() -> dict[tuple[str, Notebook], object]:
     """{(student, notebook): submission}: ada complete, ben partial, cat broken."""
-    course = layout.available()
+    series = layout.available()
     subs: dict[tuple[str, Notebook], object] = {}
-    for nb in course:
-        subs[("ada", nb)] = answers.submission(nb)
-    subs[("ben", course[0])] = answers.submission(course[0])
-    for nb in course[1:-1] or course[:1]:
-        subs[("ben", nb)] = answers.submission(nb, wrong_answer(nb))
-    for nb, kind in zip(course, ["loop", "crash", "not_json"]):
-        subs[("cat", nb)] = broken(nb, kind)
+    for notebook in series:
+        subs[("ada", notebook)] = answers.submission(notebook)
+    subs[("ben", series[0])] = answers.submission(series[0])
+    for notebook in series[1:-1] or series[:1]:
+        subs[("ben", notebook)] = answers.submission(notebook, wrong_answer(notebook))
+    for notebook, kind in zip(series, ["loop", "crash", "not_json"]):
+        subs[("cat", notebook)] = broken(notebook, kind)
     return subs
 
 
@@ -52,8 +52,8 @@ def rebuild(dest: Path = layout.DEMO_SUBMISSIONS) -> None:
     """Write the sample class as an LMS would export it."""
     if dest.exists():
         shutil.rmtree(dest)
-    for (student, nb), content in sample_class().items():
-        path = dest / student / nb.assignment / nb.filename
+    for (student, notebook), content in sample_class().items():
+        path = dest / student / notebook.assignment / notebook.filename
         path.parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, str):
             path.write_text(content)

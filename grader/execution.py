@@ -17,7 +17,7 @@ from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
 from traitlets import Dict, Int, Unicode
 
-from . import integrity
+from . import cells, integrity
 from .sandbox import MAX_MESSAGE_BYTES
 
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -53,7 +53,7 @@ class GradedExecute(Execute):
         self._events.append({"kind": kind, "cell": cell_index, "detail": detail})
 
     def _cell_label(self, cell: NotebookNode, index: int) -> str:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        gid = cells.grade_id(cell)
         return f"cell {index}" + (f" ({gid})" if gid else "")
 
     def preprocess_cell(self, cell, resources, index):
@@ -91,9 +91,7 @@ class GradedExecute(Execute):
     def _worth_auditing(self, cell, index: int) -> bool:
         """After the student's cells, the tests and the last cell: what a patch made anywhere else
         (say, in a given cell calling the student's code) is still there at the next of these."""
-        meta = cell.metadata.get("nbgrader", {})
-        given = meta.get("locked") and not meta.get("grade")
-        return not given or index == self._last_code_cell
+        return not cells.is_given(cell) or index == self._last_code_cell
 
     async def _async_handle_timeout(self, timeout, cell=None):
         self._interrupted_at_limit = True

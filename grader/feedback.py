@@ -18,6 +18,8 @@ from nbformat.v4 import new_output
 from traitlets import Bool, List, Unicode
 
 from .hidden import scrub
+from .results import Row
+from .statuses import status
 
 KEPT_MIME = ("text/plain", "image/png", "image/jpeg")
 
@@ -106,41 +108,13 @@ class FeedbackExporter(HTMLExporter):
         return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
 
 
-def feedback_config(lines: frozenset[str], hidden_cells: list[str], withhold_outputs: bool = False):
-    """nbgrader config that adds the scrubbing to generate_feedback (and drops every output if asked)."""
-    from nbgrader.preprocessors import ClearHiddenTests, GetGrades
-    from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
-    from traitlets.config import Config
-
-    c = Config()
-    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, ScrubHidden, CSSHTMLHeaderPreprocessor]
-    c.GenerateFeedback.exporter_class = FeedbackExporter
-    c.ScrubHidden.lines = sorted(lines)
-    c.ScrubHidden.hidden_cells = hidden_cells
-    c.ScrubHidden.withhold_outputs = withhold_outputs
-    return c
-
-
-STATUS_TEXT = {
-    "graded": "",
-    "timeout": "A cell ran past the time limit and was interrupted; the tests that passed still count.",
-    "kernel_died": "The Python kernel died while running your notebook; tests that passed before that still count.",
-    "output_limit": "A cell printed too much output; it was cut and the cell interrupted.",
-    "tampered": "Your notebook changed or worked around the grading cells; an instructor will review it. "
-                "Where cheating was detected the score is 0 and no output is shown.",
-    "invalid_notebook": "Your file could not be read as a Jupyter notebook, so nothing could be graded.",
-    "missing": "This notebook was not found in your submission.",
-    "not_submitted": "You did not submit this assignment.",
-}
-
-
-def banner(status: str, detail: str, score: float, max_score: float) -> str:
+def banner(row: Row) -> str:
     """A short HTML notice of the grade and of anything unusual about it."""
-    lines = [f"<strong>Score: {score:g} / {max_score:g}</strong> (status: <code>{html.escape(status)}</code>)"]
-    if STATUS_TEXT.get(status):
-        lines.append(html.escape(STATUS_TEXT[status]))
-    if detail:
-        lines.append(html.escape(detail))
+    lines = [f"<strong>Score: {row.score:g} / {row.max_score:g}</strong> (status: <code>{html.escape(row.status)}</code>)"]
+    if status(row.status).student:
+        lines.append(html.escape(status(row.status).student))
+    if row.detail:
+        lines.append(html.escape(row.detail))
     body = "<br>".join(lines)
     return (f'<div id="grader-notice" style="border:2px solid #888;padding:0.8em;margin:1em;'
             f'font-family:sans-serif;background:#f6f6f6">{body}</div>')
@@ -149,15 +123,20 @@ def banner(status: str, detail: str, score: float, max_score: float) -> str:
 WRAP_OUTPUTS = "<style>.output_area pre, .output_subarea pre { white-space: pre-wrap; }</style>"
 
 
-def with_banner(page: str, notice: str) -> str:
-    """Insert the notice at the top of an HTML page's body (and wrap long output lines)."""
+def feedback_page(page: str, row: Row) -> str:
+    """nbgrader's feedback page with the notice at the top of its body (and long output lines wrapped)."""
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
-    page = page[:at] + WRAP_OUTPUTS + notice + page[at:]
+    page = page[:at] + WRAP_OUTPUTS + banner(row) + page[at:]
     return page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
 
 
-def standalone(title: str, notice: str) -> str:
+def notice_page(title: str, row: Row) -> str:
     """A feedback page for a row that has no graded notebook to show."""
     return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body><h1>{html.escape(title)}</h1>{notice}</body></html>")
+            f"<body><h1>{html.escape(title)}</h1>{banner(row)}</body></html>")
 
+
+def error_page(title: str, row: Row) -> str:
+    """The neutral page a student sees when the grader itself failed: no traceback, no internals."""
+    neutral = Row(row.student_id, row.assignment, row.notebook, row.score, row.max_score, row.status, "")
+    return notice_page(title, neutral)

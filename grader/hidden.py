@@ -15,28 +15,11 @@ from html.parser import HTMLParser
 
 import nbformat
 
-REGIONS = {"solution": ("### BEGIN SOLUTION", "### END SOLUTION"),
-           "hidden": ("### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS")}
+from .cells import REGIONS, split_regions
+
 MIN_SECRET_CHARS = 12
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 PLACEHOLDER = "[hidden]"
-
-
-def split_regions(source: str) -> tuple[list[str], dict[str, list[str]]]:
-    """A cell's public lines and its lines inside each kind of region."""
-    public, inside, kind = [], {k: [] for k in REGIONS}, None
-    for line in source.splitlines():
-        marker = line.strip()
-        begin = [k for k, (b, _) in REGIONS.items() if marker == b]
-        if begin:
-            kind = begin[0]
-        elif kind and marker == REGIONS[kind][1]:
-            kind = None
-        elif kind:
-            inside[kind].append(line)
-        else:
-            public.append(line)
-    return public, inside
 
 
 def _meaningful(line: str) -> str | None:

@@ -168,7 +168,9 @@ class Audit:
             problems = [f"the kernel could not be inspected ({state['error']})"]
         else:
             problems = compare(state, (self.baseline or {}).get("hooks", {}), self.executor.reference_objects)
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        from .cells import grade_id
+
+        gid = grade_id(cell)
         for problem in problems:
             if problem not in self.seen:
                 self.seen.add(problem)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
+
+from .errors import GraderError
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions"
@@ -16,6 +19,8 @@ STUDENT_START_LAB = ROOT / "grader" / "student_start_lab.py"
 STUDENT_JUPYTER_CONFIG = ROOT / "grader" / "student_jupyter"
 DEMO_SUBMISSIONS = ROOT / "demo" / "submissions"
 CACHE = ROOT / ".cache"  # prepared nbgrader courses, reused while the source notebooks are unchanged
+# Lock files leasing kernel uids: one folder per host, shared by every grading run on it.
+UID_LOCKS = Path("/tmp/grader-uids")
 
 # Folders an LMS export or an operating system leaves behind; never a student or a notebook.
 IGNORED_NAMES = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})
@@ -23,11 +28,10 @@ IGNORED_NAMES = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})
 
 @dataclass(frozen=True)
 class Notebook:
-    """One graded notebook: its assignment folder, file stem and exercise names."""
+    """One graded notebook of the series: its assignment folder and file stem."""
 
     assignment: str
     name: str
-    exercises: tuple[str, ...]
 
     @property
     def filename(self) -> str:
@@ -49,43 +53,42 @@ class Notebook:
         """`assignment/notebook`, how messages and the report name it."""
         return f"{self.assignment}/{self.name}"
 
+    @cached_property
+    def exercises(self) -> tuple[str, ...]:
+        """The names the source notebook's solution cells define."""
+        import nbformat
+
+        from .cells import facts_of
+
+        return facts_of(nbformat.read(self.source, as_version=4)).exercises
+
     def exercise_of(self, grade_id: str) -> str:
         """The exercise a grade id belongs to (`test_run_packed_hidden` -> `run_packed`)."""
-        bare = grade_id.removeprefix("test_")
-        matches = [e for e in self.exercises if bare == e or bare.startswith(e + "_")]
-        return max(matches, key=len) if matches else "other"
+        from .cells import exercise_of
+
+        return exercise_of(grade_id, self.exercises)
 
 
-COURSE: tuple[Notebook, ...] = (
-    Notebook("01_packed_sequences", "packed_sequences", ("run_packed",)),
-    Notebook(
-        "02_seq2seq",
-        "seq2seq",
-        ("make_decoder_inputs", "Seq2Seq", "sequence_loss", "greedy_decode"),
-    ),
-    Notebook(
-        "03_bilstm_tagger",
-        "bilstm_tagger",
-        ("BiLSTMTagger", "token_accuracy", "masked_cross_entropy"),
-    ),
+SERIES: tuple[Notebook, ...] = (
+    Notebook("01_packed_sequences", "packed_sequences"),
+    Notebook("02_seq2seq", "seq2seq"),
+    Notebook("03_bilstm_tagger", "bilstm_tagger"),
 )
 
 
 def assignments() -> list[str]:
     """Assignment names in course order."""
-    return list(dict.fromkeys(nb.assignment for nb in COURSE))
+    return list(dict.fromkeys(notebook.assignment for notebook in SERIES))
 
 
 def notebooks_of(assignment: str) -> list[Notebook]:
     """The notebooks of one assignment; an unknown name is an error that lists the known ones."""
-    found = [nb for nb in COURSE if nb.assignment == assignment]
+    found = [notebook for notebook in SERIES if notebook.assignment == assignment]
     if not found:
-        raise KeyError(
-            f"unknown assignment {assignment!r}; the course has: {', '.join(assignments())}"
-        )
+        raise GraderError(f"unknown assignment {assignment!r}; the course has: {', '.join(assignments())}")
     return found
 
 
 def available() -> list[Notebook]:
     """The notebooks whose source exists (the course is built one notebook at a time)."""
-    return [nb for nb in COURSE if nb.source.exists()]
+    return [notebook for notebook in SERIES if notebook.source.exists()]

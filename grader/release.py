@@ -11,7 +11,8 @@ from pathlib import Path
 import nbformat
 
 from . import layout
-from .course import GraderError, PreparedCourse, prepare_course
+from .course import PreparedCourse, prepare_course
+from .errors import GraderError
 from .layout import Notebook
 
 # Packages the grader needs but a student does not.

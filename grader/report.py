@@ -9,7 +9,8 @@ from collections import defaultdict
 from pathlib import Path
 
 from . import layout
-from .results import STATUSES, Row
+from .results import Row
+from .statuses import STATUSES, report_css
 
 
 def _figure_png(fig) -> str:
@@ -27,19 +28,19 @@ def score_histograms(rows: list[Row]) -> str | None:
     from matplotlib.ticker import MaxNLocator
 
     panels: dict[str, tuple[list[float], float]] = {}
-    for nb in layout.COURSE:
-        nb_rows = [r for r in rows if r.assignment == nb.assignment and r.notebook == nb.name]
+    for notebook in layout.SERIES:
+        nb_rows = [r for r in rows if r.assignment == notebook.assignment and r.notebook == notebook.name]
         if not nb_rows:
             continue
-        panels[f"{nb.key} (total)"] = ([r.score for r in nb_rows], nb_rows[0].max_score)
-        for exercise in nb.exercises:
+        panels[f"{notebook.key} (total)"] = ([r.score for r in nb_rows], nb_rows[0].max_score)
+        for exercise in dict.fromkeys(c.exercise for r in nb_rows for c in r.cells):
             scores, best = [], 0.0
             for r in nb_rows:
                 cells = [c for c in r.cells if c.exercise == exercise]
                 best = max(best, sum(c.max_score for c in cells))
                 scores.append(0.0 if r.status in {"tampered"} and r.score == 0 else sum(c.score for c in cells))
             if best:
-                panels[f"{nb.key}: {exercise}"] = (scores, best)
+                panels[f"{notebook.key}: {exercise}"] = (scores, best)
     if not panels:
         return None
     cols = 3
@@ -86,7 +87,7 @@ def pass_rates(rows: list[Row]) -> list[list[str]]:
 
 def roster(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
     """Who submitted which notebook: one line per student, one column per notebook."""
-    keys = [nb.key for nb in layout.COURSE if any(r.assignment == nb.assignment for r in rows)]
+    keys = [notebook.key for notebook in layout.SERIES if any(r.assignment == notebook.assignment for r in rows)]
     by_student: dict[str, dict[str, Row]] = defaultdict(dict)
     for r in rows:
         by_student[r.student_id][f"{r.assignment}/{r.notebook}"] = r
@@ -106,9 +107,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 .warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
-.s-graded { color: #060; } .s-missing, .s-not_submitted { color: #888; }
-.s-timeout, .s-kernel_died, .s-output_limit, .s-invalid_notebook, .s-tampered, .s-error { color: #b00; font-weight: bold; }
-"""
+""" + report_css()
 
 
 def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> str:
@@ -130,7 +129,7 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
               _table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
     headers, body = roster(rows)
     parts += ["<h2>Roster</h2>", _table(headers, body)]
-    unusual = [r for r in rows if r.status != "graded"]
+    unusual = [r for r in rows if STATUSES[r.status].needs_look]
     parts += ["<h2>Rows that need a look</h2>",
               _table(["student", "notebook", "status", "score", "detail"],
                      [[html.escape(r.student_id), html.escape(f"{r.assignment}/{r.notebook}"),
@@ -139,7 +138,9 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     parts += ["<h2>Unplaced files</h2>",
               _table(["student", "files that match no notebook"],
                      [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
-    parts += ["<h2>Statuses</h2>", _table(["status", "meaning"], [[f"<code>{s}</code>", html.escape(m)] for s, m in STATUSES.items()])]
+    parts += ["<h2>Statuses</h2>", _table(["status", "meaning", "score"],
+                                                  [[f"<code>{s.name}</code>", html.escape(s.meaning), html.escape(s.score)]
+                                                   for s in STATUSES.values()])]
     parts.append("</body></html>")
     return "\n".join(parts)
 

@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-STATUSES = {
-    "graded": "ran to the end, every cell within its time limit",
-    "timeout": "a cell hit the per-cell time limit and was interrupted; the tests that passed count",
-    "kernel_died": "the kernel died (crash, os._exit, out of memory); the tests that passed before count",
-    "output_limit": "a cell printed more than the output limit; its output was cut, the cell interrupted",
-    "invalid_notebook": "not JSON, not a valid notebook, or its grade cells unusable; score 0",
-    "missing": "the student submitted this assignment, but not this notebook; score 0",
-    "not_submitted": "the student has no folder for this assignment; score 0",
-    "tampered": "grade or test cells deleted, duplicated or renamed, or cheating detected",
-    "error": "the grader itself failed on this notebook (a bug: see the detail); score 0",
-}
 CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
 
 
@@ -51,6 +41,7 @@ class Row:
     cells: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    traceback: str = ""  # the grader's own traceback, on an `error` row
 
     def csv_row(self) -> dict[str, str]:
         values = asdict(self)
@@ -60,21 +51,33 @@ class Row:
 
 
 def results_dir(out: Path) -> Path:
+    """OUT/results: one JSON per row."""
     return out / "results"
 
 
 def row_path(out: Path, student: str, assignment: str, notebook: str) -> Path:
+    """OUT/results/<student>/<assignment>/<notebook>.json."""
     return results_dir(out) / student / assignment / f"{notebook}.json"
 
 
 def feedback_path(out: Path, student: str, assignment: str, notebook: str) -> Path:
+    """OUT/feedback/<student>/<assignment>/<notebook>.html: the page the student reads."""
     return out / "feedback" / student / assignment / f"{notebook}.html"
 
 
-def save(out: Path, row: Row) -> None:
-    path = row_path(out, row.student_id, row.assignment, row.notebook)
+def write_whole(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then rename it: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(asdict(row), indent=1))
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
+
+
+def save(out: Path, row: Row, feedback: str | None = None) -> None:
+    """Save one row (and its feedback page): each file written whole."""
+    if feedback is not None:
+        write_whole(feedback_path(out, row.student_id, row.assignment, row.notebook), feedback)
+    write_whole(row_path(out, row.student_id, row.assignment, row.notebook), json.dumps(asdict(row), indent=1))
 
 
 def load_all(out: Path) -> list[Row]:
@@ -121,10 +124,14 @@ def clear(out: Path, students: list[str] | None, assignments: list[str] | None) 
 
 
 def write_csv(out: Path, rows: list[Row]) -> Path:
+    """OUT/grades.csv, one line per row, written whole."""
+    import io
+
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(row.csv_row())
     path = out / "grades.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow(row.csv_row())
+    write_whole(path, buf.getvalue())
     return path

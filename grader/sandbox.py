@@ -148,7 +148,7 @@ def resolve_mode(mode: str) -> tuple[str, str | None]:
     if problem is None:
         return "bwrap", None
     if mode == "bwrap" or os.environ.get("CI"):
-        from .course import GraderError
+        from .errors import GraderError
 
         raise GraderError(f"the sandbox is required but unavailable: {problem}")
     return "none", f"WARNING: student code runs WITHOUT a sandbox ({problem})"

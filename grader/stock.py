@@ -31,10 +31,10 @@ def stock_course(workdir: Path, notebooks: list[Notebook], submissions: Path | N
         if done.returncode != 0:
             raise RuntimeError(f"stock generate_assignment failed:\n{done.stderr}")
     if submissions is not None:
-        for nb in notebooks:
-            for path in sorted(submissions.glob(f"*/{nb.assignment}/{nb.filename}")):
+        for notebook in notebooks:
+            for path in sorted(submissions.glob(f"*/{notebook.assignment}/{notebook.filename}")):
                 student = path.parent.parent.name
-                dest = course / "submitted" / student / nb.assignment / nb.filename
+                dest = course / "submitted" / student / notebook.assignment / notebook.filename
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, dest)
     return course
@@ -45,15 +45,15 @@ def stock_autograde(course: Path, assignment: str, timeout: float | None = None)
     return nbgrader(course, "autograde", assignment, "--force", timeout=timeout)
 
 
-def stock_scores(course: Path, nb: Notebook) -> dict[str, float]:
-    """Each autograded student's score for `nb`, from the stock gradebook."""
+def stock_scores(course: Path, notebook: Notebook) -> dict[str, float]:
+    """Each autograded student's score for `notebook`, from the stock gradebook."""
     from nbgrader.api import Gradebook, MissingEntry
 
     scores = {}
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         for student in gb.students:
             try:
-                scores[student.id] = float(gb.find_submission_notebook(nb.name, nb.assignment, student.id).score)
+                scores[student.id] = float(gb.find_submission_notebook(notebook.name, notebook.assignment, student.id).score)
             except MissingEntry:
                 continue
     return scores

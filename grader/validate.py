@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+
+from . import cells
 
 
 @dataclass(frozen=True)
@@ -17,14 +18,6 @@ class TestResult:
     points: float
     outcome: str  # "pass", "fail" or "hidden"
     error: str = ""
-
-
-def is_hidden(source: str) -> bool:
-    """A released test cell whose code was all hidden: only comments are left."""
-    try:
-        return not ast.parse(source).body
-    except SyntaxError:
-        return False
 
 
 def validate(path: Path, timeout: int = 120) -> tuple[list[TestResult], list[str]]:
@@ -45,16 +38,15 @@ def validate(path: Path, timeout: int = 120) -> tuple[list[TestResult], list[str
     changed += [f"{r['old_type']} cell became {r['new_type']}" for r in found.get("type_changed", [])]
     results = []
     for cell in nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
-        if not meta.get("grade") or meta.get("solution"):
+        if not cells.is_test(cell):
             continue
         source = cell.source.strip()
         if source in failed:
-            results.append(TestResult(meta["grade_id"], float(meta.get("points", 0)), "fail", failed[source]))
-        elif is_hidden(cell.source):
-            results.append(TestResult(meta["grade_id"], float(meta.get("points", 0)), "hidden"))
+            results.append(TestResult(cells.grade_id(cell), cells.points(cell), "fail", failed[source]))
+        elif cells.is_hidden_in_release(cell.source):
+            results.append(TestResult(cells.grade_id(cell), cells.points(cell), "hidden"))
         else:
-            results.append(TestResult(meta["grade_id"], float(meta.get("points", 0)), "pass"))
+            results.append(TestResult(cells.grade_id(cell), cells.points(cell), "pass"))
     return results, changed
 
 

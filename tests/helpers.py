@@ -30,7 +30,7 @@ def reference_submission(nb: Notebook, **answers_by_cell: str):
     return answers.submission(nb, answers_by_cell or None)
 
 
-def read_grades(out: Path) -> dict[tuple[str, str], dict[str, str]]:
+def read_grades_csv(out: Path) -> dict[tuple[str, str], dict[str, str]]:
     """grades.csv as {(student, assignment/notebook): row}."""
     with (out / "grades.csv").open() as f:
         return {(r["student_id"], f"{r['assignment']}/{r['notebook']}"): r for r in csv.DictReader(f)}

@@ -19,7 +19,7 @@ from nbformat.v4 import new_code_cell
 from nbgrader.utils import determine_grade
 
 from grader import answers
-from grader.autograde import STDERR_IGNORED
+from grader.pipeline import STDERR_IGNORED
 from grader.layout import Notebook
 
 

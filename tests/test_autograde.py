@@ -15,12 +15,12 @@ from nbformat.v4 import new_code_cell
 
 from grader import answers, layout, results
 from grader.autograde import autograde
-from grader.course import GraderError
+from grader.errors import GraderError
 from grader.hidden import html_text
 
-from helpers import read_grades, tree_digest, write_submission
+from helpers import read_grades_csv, tree_digest, write_submission
 
-NB = layout.COURSE[0]
+NB = layout.SERIES[0]
 REFERENCE = answers.reference(NB)["run_packed"]
 CRASH_ON_LSTM = REFERENCE.replace('    """Run', '    if isinstance(rnn, nn.LSTM):\n        import os\n        os._exit(1)\n    """Run', 1)
 
@@ -105,7 +105,7 @@ pytestmark = pytest.mark.slow
 
 def test_every_student_gets_the_expected_row(graded):
     _, out = graded
-    grades = read_grades(out)
+    grades = read_grades_csv(out)
     assert sorted(s for s, _ in grades) == sorted(EXPECTED), "one row per student folder, debris ignored"
     assert {key for _, key in grades} == {NB.key}
     got = {s: (r["status"], float(r["score"])) for (s, _), r in grades.items()}
@@ -124,7 +124,7 @@ def test_grades_csv_columns_and_order(graded):
 
 def test_details_say_what_happened(graded):
     _, out = graded
-    grades = read_grades(out)
+    grades = read_grades_csv(out)
     detail = {s: r["detail"] for (s, _), r in grades.items()}
     assert "Packed Sequences (1).ipynb" in detail["misnamed"]
     assert "test_run_packed_hidden_lstm" in detail["crash_mid_tests"] or "died" in detail["crash_mid_tests"]
@@ -161,9 +161,9 @@ def test_regrading_one_student_replaces_only_their_rows(graded, tmp_path):
     shutil.copytree(subs, subs2)
     shutil.copytree(out, out2)
     write_submission(subs2, "good", NB, answers.submission(NB, {"run_packed": answers.catalogue(NB)[0].source}))
-    before = read_grades(out2)
+    before = read_grades_csv(out2)
     autograde(subs2, out2, workers=1, timeout=15, student=["good"])
-    after = read_grades(out2)
+    after = read_grades_csv(out2)
     assert float(after[("good", NB.key)]["score"]) < 10
     assert {k: v for k, v in after.items() if k[0] != "good"} == {k: v for k, v in before.items() if k[0] != "good"}
 
@@ -175,7 +175,7 @@ def test_running_again_replaces_previous_results(graded, tmp_path):
     for student in ("nothing", "misnamed"):
         shutil.copytree(subs / student, subs2 / student)
     autograde(subs2, out2, workers=1)
-    assert sorted({s for s, _ in read_grades(out2)}) == ["misnamed", "nothing"]
+    assert sorted({s for s, _ in read_grades_csv(out2)}) == ["misnamed", "nothing"]
     assert sorted(p.name for p in (out2 / "feedback").iterdir()) == ["misnamed", "nothing"]
     assert "good" not in html_text((out2 / "report.html").read_text())
 

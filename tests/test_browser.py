@@ -17,7 +17,7 @@ import nbformat
 import pytest
 
 from grader import answers, hidden, layout
-from grader.validate import is_hidden
+from grader.cells import is_hidden_in_release as is_hidden
 
 from helpers import require, tree_digest
 from student_lab import (CHROMIUM, VIEWPORT, NotebookPage, copy_notebooks, launch_chromium,

@@ -7,7 +7,7 @@ import pytest
 from grader import layout
 from grader.demo import rebuild
 
-from helpers import read_grades, tree_digest
+from helpers import read_grades_csv, tree_digest
 
 pytestmark = pytest.mark.slow
 
@@ -20,7 +20,7 @@ def test_bundled_submissions_are_up_to_date(tmp_path):
 
 
 def test_demo_grades(demo_run):
-    grades = read_grades(demo_run)
+    grades = read_grades_csv(demo_run)
     course = layout.available()
     got = {(s, key): (r["status"], float(r["score"]), float(r["max_score"])) for (s, key), r in grades.items()}
     for nb in course:

@@ -30,7 +30,7 @@ from helpers import require, tree_digest, write_submission
 from hostile import HOSTILE, STUB, ZEROS, Hostile
 
 pytestmark = pytest.mark.slow
-NB = layout.COURSE[0]
+NB = layout.SERIES[0]
 BY_NAME = {case.name: case for case in HOSTILE}
 SECRETS = secrets_of(nbformat.read(NB.source, as_version=4))
 # A hidden-test line that a student also wrote in their own code is theirs to see.

@@ -31,7 +31,7 @@ def bundle(generated):
 
 
 def test_course_has_all_three_notebooks():
-    assert [nb.key for nb in NOTEBOOKS] == [nb.key for nb in layout.COURSE]
+    assert [nb.key for nb in NOTEBOOKS] == [nb.key for nb in layout.SERIES]
 
 
 def test_committed_release_is_in_sync(generated):

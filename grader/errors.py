@@ -1,0 +1,10 @@
+"""The one error a user can act on: grading or releasing cannot proceed, and the message says why."""
+
+from __future__ import annotations
+
+
+class GraderError(RuntimeError):
+    """Grading cannot proceed; the message says why and what to do next.
+
+    The command line prints these as one line; any other exception is a bug and keeps its traceback.
+    """
