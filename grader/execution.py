@@ -23,6 +23,24 @@ from .sandbox import MAX_MESSAGE_BYTES
 TIMEOUT_ENAME = "CellTimeoutError"
 
 
+def content_size(content) -> int:
+    """Roughly how many bytes a message's content holds: every string, key and value in it, at any depth."""
+    size, stack = 0, [content]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, dict):
+            size += sum(len(str(k)) for k in value)
+            stack.extend(value.values())
+        elif isinstance(value, (list, tuple)):
+            size += len(value)
+            stack.extend(value)
+        else:
+            size += 8
+    return size
+
+
 def error_output(ename: str, evalue: str) -> NotebookNode:
     """An error output as a kernel would have produced it."""
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
@@ -38,16 +56,24 @@ class GradedExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         """Run the notebook, then write the record whatever happened."""
-        self._events: list[dict] = []
-        self._stopped: str | None = None
-        self._cell_bytes: dict[int, int] = {}
-        self._audit = integrity.Audit(self)
-        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
-        self._last_code_cell = code[-1] if code else -1
+        self.start_record(nb)
         try:
             return super().preprocess(nb, resources, km)
         finally:
             self._write_record()
+
+    def start_record(self, nb, audit: bool = True) -> None:
+        """Forget any earlier notebook: no events, nothing stopped, no output counted yet."""
+        self._events: list[dict] = []
+        self._stopped: str | None = None
+        self._cell_bytes: dict[int, int] = {}
+        self._audit = integrity.Audit(self) if audit else integrity.NoAudit()
+        code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
+        self._last_code_cell = code[-1] if code else -1
+
+    def record(self) -> dict:
+        """What happened so far: events (timeouts, deaths, floods) and the audit's findings."""
+        return {"events": self._events, "tampering": self._audit.findings()}
 
     def _event(self, kind: str, cell_index: int | None, detail: str) -> None:
         self._events.append({"kind": kind, "cell": cell_index, "detail": detail})
@@ -111,20 +137,26 @@ class GradedExecute(Execute):
             index = kwargs["cell_index"]
             self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.timeout} s and was interrupted")
 
-    def output(self, outs, msg, display_id, cell_index):
-        """Keep at most `cell_output_bytes` of output per cell, counted as it arrives."""
-        content = msg.get("content", {})
-        size = len(json.dumps(content.get("data", content.get("text", "")), default=str))
+    def process_message(self, msg, cell, cell_index):
+        """Keep at most `cell_output_bytes` per cell of whatever the kernel sends, counted as it arrives.
+
+        Every message that can carry output counts, whole (data, metadata, text, tracebacks): streams,
+        displays and their updates, results, errors, comms. Past the cap a message is dropped before
+        nbclient applies it, the cell is interrupted once, and a note says the output was cut.
+        """
+        if msg.get("msg_type") in ("status", "execute_input", "clear_output"):
+            return super().process_message(msg, cell, cell_index)
+        size = content_size(msg.get("content", {}))
         used = self._cell_bytes.get(cell_index, 0) + size
         self._cell_bytes[cell_index] = used
-        if used > self.cell_output_bytes:
-            if used - size <= self.cell_output_bytes:
-                limit_mb = self.cell_output_bytes / 2**20
-                self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
-                outs.append(new_output("stream", name="stdout", text=f"\n[output cut: more than {limit_mb:g} MB]\n"))
-                self._interrupt()
-            return None
-        return super().output(outs, msg, display_id, cell_index)
+        if used <= self.cell_output_bytes:
+            return super().process_message(msg, cell, cell_index)
+        if used - size <= self.cell_output_bytes:
+            limit_mb = self.cell_output_bytes / 2**20
+            self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
+            cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output cut: more than {limit_mb:g} MB]\n"))
+            self._interrupt()
+        return None
 
     def _interrupt(self) -> None:
         from jupyter_core.utils import run_sync
@@ -137,5 +169,4 @@ class GradedExecute(Execute):
     def _write_record(self) -> None:
         if not self.record_path:
             return
-        record = {"events": self._events, "tampering": self._audit.findings()}
-        Path(self.record_path).write_text(json.dumps(record, indent=1))
+        Path(self.record_path).write_text(json.dumps(self.record(), indent=1))

@@ -40,7 +40,8 @@ def describe_exit(exitcode: int | None) -> str:
     return f"it exited with status {exitcode}"
 
 
-def _serve(conn: Connection, course: PreparedCourse, settings: Settings, scratch_root, log_level: int) -> None:
+def _serve(conn: Connection, course: PreparedCourse, settings: Settings, scratch_root, log_level: int,
+           task: Callable) -> None:
     """A worker process: grade each submission received on `conn` and send back its result."""
     logs.configure(log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
@@ -52,7 +53,7 @@ def _serve(conn: Connection, course: PreparedCourse, settings: Settings, scratch
                 return
             if submission is None:
                 return
-            conn.send(grade(submission, course, settings, worker))
+            conn.send(task(submission, course, settings, worker))
 
 
 @dataclass
@@ -72,12 +73,14 @@ class LocalPool:
     settings: Settings
     workers: int
     scratch_root: object = None
+    task: Callable[[Submission, PreparedCourse, Settings, Worker], Result] = grade  # a module-level function
     attempts: dict[str, int] = field(default_factory=dict)
 
     def _start(self, ctx) -> _Slot:
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_serve, args=(child, self.course, self.settings, self.scratch_root,
-                                                   logging.getLogger("grader").getEffectiveLevel()), daemon=True)
+                                                   logging.getLogger("grader").getEffectiveLevel(), self.task),
+                              daemon=True)
         process.start()
         child.close()
         return _Slot(process, parent)

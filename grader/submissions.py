@@ -121,7 +121,7 @@ def load(raw: bytes) -> nbformat.NotebookNode:
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidNotebook(f"not JSON ({exc})") from None
-    if not isinstance(data, dict) or "cells" not in data:
+    if not isinstance(data, dict) or not ("cells" in data or "worksheets" in data):  # worksheets: nbformat 3
         raise InvalidNotebook("JSON, but not a notebook (no cells)")
     try:
         nb = nbformat.reads(text, as_version=4)

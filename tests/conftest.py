@@ -99,3 +99,11 @@ def quick_scores():
         return cache[nb.name]
 
     return scores
+
+
+@pytest.fixture(scope="session")
+def prepared_course():
+    """The course prepared for every released notebook (cached across runs in .cache)."""
+    from grader.course import cached_course
+
+    return cached_course(layout.CACHE, layout.available())

@@ -127,7 +127,8 @@ def test_details_say_what_happened(graded):
     grades = read_grades_csv(out)
     detail = {s: r["detail"] for (s, _), r in grades.items()}
     assert "Packed Sequences (1).ipynb" in detail["misnamed"]
-    assert "test_run_packed_hidden_lstm" in detail["crash_mid_tests"] or "died" in detail["crash_mid_tests"]
+    assert "the kernel died while running cell" in detail["crash_mid_tests"]
+    assert "(test_run_packed_hidden_lstm)" in detail["crash_mid_tests"]
     assert "deleted" in detail["deleted_test"]
     assert "more than once" in detail["duplicated_test"]
     assert "my_test" in detail["renamed_test"]

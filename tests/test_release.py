@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import zipfile
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -104,3 +105,16 @@ def test_written_bundle_matches(tmp_path, bundle):
     release.write_zip(path, bundle)
     with zipfile.ZipFile(path) as zf:
         assert sorted(n.split("/", 1)[1] for n in zf.namelist()) == sorted(bundle)
+
+
+def test_release_writes_the_notebooks_and_the_bundle(tmp_path, monkeypatch):
+    """`python -m grader release` into a scratch copy of the layout: the same notebooks as committed."""
+    monkeypatch.setattr(layout, "NOTEBOOKS", tmp_path / "notebooks")
+    monkeypatch.setattr(layout, "STUDENT_BUNDLE", tmp_path / "dist" / "student.zip")
+    written = release.release()
+    assert [p.relative_to(tmp_path / "notebooks") for p in written] == \
+        [Path(nb.assignment) / nb.filename for nb in NOTEBOOKS]
+    for nb, path in zip(NOTEBOOKS, written):
+        assert path.read_text() == (layout.ROOT / "notebooks" / nb.assignment / nb.filename).read_text()
+    with zipfile.ZipFile(tmp_path / "dist" / "student.zip") as zf:
+        assert f"seqmodels-course/notebooks/{NOTEBOOKS[0].assignment}/{NOTEBOOKS[0].filename}" in zf.namelist()

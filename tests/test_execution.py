@@ -1,0 +1,151 @@
+"""GradedExecute's branches, fed canned kernel messages (as nbclient's own tests do): no kernel needed.
+
+Each test scripts what a kernel would send on its shell and IOPub channels and checks what the
+executor makes of it: the output it keeps, the events it records, whether it interrupts or stops the
+kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from queue import Empty
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from grader.execution import TIMEOUT_ENAME, GradedExecute
+
+PARENT = "parent-id"
+
+
+def stream(text: str, name: str = "stdout") -> dict:
+    return {"msg_type": "stream", "content": {"name": name, "text": text}}
+
+
+def display(data: dict, kind: str = "display_data", **content) -> dict:
+    return {"msg_type": kind, "content": {"data": data, "metadata": {}, **content}}
+
+
+class Channel:
+    """One of a fake kernel's channels: gives its messages in order, then `then` forever."""
+
+    def __init__(self, messages: list[dict], then: str):
+        self.messages = [{"parent_header": {"msg_id": PARENT}, "header": {"msg_type": m.get("msg_type", "")}, **m}
+                         for m in messages]
+        self.then = then  # "idle": report the kernel idle; "silent": never answer; "empty": time out at once
+
+    async def get_msg(self, timeout=None):
+        if self.messages:
+            return self.messages.pop(0)
+        if self.then == "idle":
+            return {"parent_header": {"msg_id": PARENT}, "header": {"msg_type": "status"}, "msg_type": "status",
+                    "content": {"execution_state": "idle"}}
+        if self.then == "empty":
+            raise Empty
+        await asyncio.sleep(3600)
+
+
+class FakeClient:
+    """A kernel client whose replies are scripted."""
+
+    def __init__(self, iopub: list[dict], iopub_then: str = "idle", reply: dict | None = None):
+        self.iopub_channel = Channel(iopub, iopub_then)
+        replies = [] if reply is None else [{"msg_type": "execute_reply", "content": {"execution_count": 1, **reply}}]
+        self.shell_channel = Channel(replies, "empty")
+
+    def execute(self, *args, **kwargs) -> str:
+        return PARENT
+
+    async def is_alive(self) -> bool:
+        return True
+
+
+class FakeManager:
+    """A kernel manager that records what the executor asked of it."""
+
+    def __init__(self):
+        self.interrupted = 0
+        self.shut_down = False
+
+    async def interrupt_kernel(self):
+        self.interrupted += 1
+
+    async def shutdown_kernel(self, now=False):
+        self.shut_down = True
+
+
+def run_cell(client: FakeClient, source: str = "x = 1", cell_output_bytes: int = 2**20, timeout: int = 1):
+    """Run one code cell through GradedExecute against `client`; (cell, executor, manager)."""
+    nb = new_notebook(cells=[new_code_cell(source)])
+    executor = GradedExecute(timeout=timeout, iopub_timeout=1, cell_output_bytes=cell_output_bytes)
+    executor.nb = nb
+    manager = FakeManager()
+    executor.km, executor.kc = manager, client
+    executor.start_record(nb, audit=False)
+    cell, _ = executor.preprocess_cell(nb.cells[0], {}, 0)
+    return cell, executor, manager
+
+
+def kinds(executor: GradedExecute) -> list[str]:
+    return [e["kind"] for e in executor.record()["events"]]
+
+
+def test_ordinary_output_is_kept_and_nothing_recorded():
+    cell, executor, manager = run_cell(FakeClient([stream("hello\n")], reply={"status": "ok"}))
+    assert [o.text for o in cell.outputs] == ["hello\n"]
+    assert kinds(executor) == [] and manager.interrupted == 0
+
+
+def test_output_past_the_cap_is_cut_and_the_cell_interrupted():
+    flood = [stream("y" * 1000) for _ in range(50)]
+    cell, executor, manager = run_cell(FakeClient(flood, reply={"status": "ok"}), cell_output_bytes=10_000)
+    kept = "".join(o.get("text", "") for o in cell.outputs)
+    assert 9_000 <= kept.count("y") <= 10_000
+    assert "[output cut: more than" in kept
+    assert kinds(executor) == ["output_limit"]
+    assert manager.interrupted == 1, "interrupted once, not once per dropped message"
+
+
+@pytest.mark.parametrize("message", [
+    display({"text/plain": "z" * 30_000}),
+    display({"text/plain": "z" * 30_000}, kind="execute_result", execution_count=1),
+    {"msg_type": "error", "content": {"ename": "E", "evalue": "z" * 30_000, "traceback": ["z" * 30_000]}},
+], ids=["display_data", "execute_result", "error"])
+def test_every_kind_of_output_counts_against_the_cap(message):
+    cell, executor, _ = run_cell(FakeClient([message], reply={"status": "ok"}), cell_output_bytes=10_000)
+    assert kinds(executor) == ["output_limit"]
+    assert all("z" * 20_000 not in str(o) for o in cell.outputs)
+
+
+def test_a_cell_past_its_time_limit_is_interrupted_and_grading_goes_on():
+    cell, executor, manager = run_cell(FakeClient([], iopub_then="idle", reply=None))
+    assert manager.interrupted == 1 and not manager.shut_down
+    assert kinds(executor) == ["timeout"]
+    assert "exceeded 1 s and was interrupted" in executor.record()["events"][0]["detail"]
+    assert any(o.get("ename") == TIMEOUT_ENAME for o in cell.outputs)
+    assert executor._stopped is None, "the next cells still run"
+
+
+def test_a_kernel_that_ignores_the_interrupt_is_stopped():
+    cell, executor, manager = run_cell(FakeClient([], iopub_then="silent", reply=None))
+    assert manager.interrupted == 1 and manager.shut_down
+    assert kinds(executor) == ["timeout"]
+    assert "ignored the interrupt after 1 s" in executor.record()["events"][0]["detail"]
+    assert executor._stopped and "timed out" in executor._stopped
+
+
+def test_a_reply_without_its_output_means_a_message_was_dropped():
+    """ZeroMQ drops a message over the size limit; the reply comes, the output stream goes silent."""
+    cell, executor, manager = run_cell(FakeClient([], iopub_then="silent", reply={"status": "ok"}))
+    assert kinds(executor) == ["output_limit"] and manager.shut_down
+    assert "sent one output over" in executor.record()["events"][0]["detail"]
+
+
+def test_cells_after_a_stop_are_not_run():
+    nb = nbformat.v4.new_notebook(cells=[new_code_cell("1"), new_code_cell("2")])
+    executor = GradedExecute(timeout=1)
+    executor.start_record(nb, audit=False)
+    executor._stopped = "not run: the kernel died in cell 0"
+    cell, _ = executor.preprocess_cell(nb.cells[1], {}, 1)
+    assert [o.ename for o in cell.outputs] == ["CellNotRun"]

@@ -1,0 +1,35 @@
+"""Secret lines: found in any spacing, scrubbed from text, told apart from public ones."""
+
+from __future__ import annotations
+
+import nbformat
+
+from grader import layout
+from grader.hidden import PLACEHOLDER, html_text, leaks, public_lines, scrub, secrets_of
+
+SECRET = "assert torch.allclose(out, expected)"
+
+
+def test_leaks_finds_a_line_however_spaced_but_not_inside_a_longer_name():
+    lines = frozenset({SECRET})
+    assert leaks("x\n  assert   torch.allclose(out,  expected)\n", lines) == [SECRET]
+    assert leaks("assert torch.allclose(out, expected)", lines) == [SECRET]
+    assert leaks("assert\ttorch.allclose(out, expected) # note", lines) == [SECRET]
+    assert leaks("my_assert torch.allclose(out, expected)", lines) == []
+
+
+def test_scrub_replaces_every_occurrence_and_colours_do_not_hide_it():
+    text = f"\x1b[0;31m{SECRET}\x1b[0m\nother\n{SECRET}"
+    cleaned = scrub(text, frozenset({SECRET}))
+    assert SECRET not in cleaned and cleaned.count(PLACEHOLDER) == 2 and "other" in cleaned
+
+
+def test_html_text_drops_scripts_and_decodes_entities():
+    assert html_text("<p>a &amp; b</p><script>secret()</script><style>x{}</style>") == "a & b"
+
+
+def test_secret_lines_exclude_what_the_student_sees_anyway():
+    source = nbformat.read(layout.SERIES[0].source, as_version=4)
+    secrets = secrets_of(source)
+    assert secrets.hidden and secrets.solution
+    assert not (secrets.all & public_lines(source))

@@ -1,0 +1,60 @@
+"""The source scan and the kernel audit's comparison, on code and on described kernel states."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.integrity import compare, reference_objects, scan_source
+
+HONEST = [
+    "def run_packed(rnn, x, lengths):\n    return rnn(x)",
+    "import torch.nn as nn\nimport torch.nn.functional as F\nclass M(nn.Module):\n    pass",
+    "torch.backends.cudnn.deterministic = True",
+    "out = getattr(model, 'weight')",
+    "import math\nx = math.sqrt(2)",
+]
+
+
+@pytest.mark.parametrize("source", HONEST)
+def test_honest_code_is_not_a_cheat(source):
+    assert scan_source(source)[0] == []
+
+
+@pytest.mark.parametrize("source,found", [
+    ("torch.allclose = lambda *a, **k: True", "assigns to torch.allclose"),
+    ("get_ipython().events.register('pre_run_cell', f)", "calls get_ipython()"),
+    ("x = In[-1]", "reads In"),
+    ("class A:\n    def __eq__(self, o):\n        return True", "defines __eq__"),
+    ("import inspect", "imports inspect"),
+    ("f = sys._getframe(1)", "uses ._getframe"),
+    ("getattr(torch, name)", "calls getattr() with a computed name"),
+    ("torch = None", "rebinds `torch`, which the tests use"),
+    ("def type(x):\n    return int", "rebinds `type`, which the tests use"),
+    ("exec('x = 1')", "calls exec()"),
+])
+def test_cheats_are_named(source, found):
+    assert found in scan_source(source)[0]
+
+
+@pytest.mark.parametrize("source,note", [("import os\nos._exit(0)", "calls os._exit"),
+                                         ("import subprocess", "imports subprocess"),
+                                         ("raise SystemExit(0)", "raises SystemExit")])
+def test_moves_that_end_the_kernel_are_noted_not_cheats(source, note):
+    cheats, notes = scan_source(source)
+    assert cheats == [] and note in notes
+
+
+def test_syntax_errors_are_not_cheats():
+    assert scan_source("def broken(:") == ([], [])
+
+
+def test_compare_names_replaced_objects_shadowed_names_and_hooks():
+    reference = reference_objects()
+    state = {"objects": {**reference, "torch.allclose": ["function", "__main__", "<lambda>", ""]},
+             "shadowed": ["type"],
+             "hooks": {"ast_transformers": ["IPython.core", "evil"], "trace": []}}
+    problems = compare(state, {"ast_transformers": ["IPython.core"]}, reference)
+    assert any(p.startswith("torch.allclose was replaced") for p in problems)
+    assert "the notebook rebinds `type`, which the tests use" in problems
+    assert any("ast_transformers: code from evil" in p for p in problems)
+    assert compare({"objects": reference, "shadowed": [], "hooks": {}}, {}, reference) == []

@@ -1,0 +1,64 @@
+"""The grading task's pure parts: statuses from what was found, rows for what cannot run, error results."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader import layout
+from grader.submissions import Repaired
+from grader.task import Result, Settings, Submission, cell_results, classify, error_result, grade
+
+NB = layout.SERIES[0]
+
+
+def event(kind: str, detail: str) -> dict:
+    return {"kind": kind, "cell": 3, "detail": detail}
+
+
+@pytest.mark.parametrize("record,fixed,expected", [
+    ({}, Repaired(None), ("graded", "", False)),
+    ({"events": [event("timeout", "cell 3 exceeded 5 s")]}, Repaired(None), ("timeout", "cell 3 exceeded 5 s", False)),
+    ({"events": [event("output_limit", "flood"), event("kernel_died", "died in cell 4")]}, Repaired(None),
+     ("kernel_died", "died in cell 4", False)),
+    ({}, Repaired(None, tampering=["cell 'x' was deleted"]), ("tampered", "cell 'x' was deleted", False)),
+    ({}, Repaired(None, cheats=["imports inspect"]), ("tampered", "cheating detected: imports inspect", True)),
+    ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, Repaired(None),
+     ("tampered", "cheating detected: torch.equal was replaced (after cell test_a)", True)),
+    ({}, Repaired(None, notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
+], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "audit", "note"])
+def test_classify(record, fixed, expected):
+    assert classify(record, fixed) == expected
+
+
+def test_cell_results_follow_the_source_and_score_missing_cells_zero(prepared_course):
+    facts = prepared_course.facts(NB)
+    first = facts.tests[0].grade_id
+    got = cell_results(facts, {first: facts.tests[0].points})
+    assert [c.grade_id for c in got] == [t.grade_id for t in facts.tests]
+    assert got[0].score == facts.tests[0].points and all(c.score == 0 for c in got[1:])
+    assert all(c.exercise == "run_packed" for c in got if c.grade_id.startswith("test_run_packed"))
+
+
+@pytest.mark.parametrize("absent", ["missing", "not_submitted", "invalid_notebook"])
+def test_a_row_without_a_notebook_needs_no_kernel(prepared_course, absent):
+    result = grade(Submission("ann", NB, None, absent, "what was found"), prepared_course, Settings(timeout=5), None)
+    assert (result.row.status, result.row.score, result.row.detail) == (absent, 0.0, "what was found")
+    assert result.row.max_score == prepared_course.facts(NB).max_score
+    assert "Score: 0 /" in result.feedback
+
+
+@pytest.mark.parametrize("content,words", [(b"{not json", "not JSON"), (b'{"cells": 3}', "not a valid notebook")])
+def test_unreadable_bytes_are_an_invalid_notebook(prepared_course, content, words, tmp_path):
+    from grader.worker import Worker
+
+    with Worker(tmp_path) as worker:
+        result = grade(Submission("ann", NB, content), prepared_course, Settings(timeout=5), worker)
+    assert result.row.status == "invalid_notebook" and words in result.row.detail
+    assert not list(tmp_path.glob("*/*")), "the job's folder is removed"
+
+
+def test_an_error_result_keeps_its_traceback_and_shows_the_student_no_internals(prepared_course):
+    result = error_result(Submission("ann", NB, b""), prepared_course, "KeyError: 'x'", "Traceback (most recent ...")
+    assert isinstance(result, Result) and result.row.status == "error"
+    assert result.traceback and result.row.traceback == result.traceback
+    assert "KeyError" not in result.feedback
