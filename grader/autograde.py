@@ -85,16 +85,21 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
         yield submission_of(item)
 
 
-def run_settings(timeout: int, mode: str, warning: str | None, workers: int, keep_scratch: bool) -> Settings:
+def run_settings(timeout: int, mode: str, warning: str | None, workers: int, keep_scratch: bool,
+                 split: bool = True) -> Settings:
     """How every notebook of this run is graded: threads per kernel share the cores among the workers."""
     return Settings(timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning, keep_scratch,
-                    reference_objects(layout.CACHE))
+                    reference_objects(layout.CACHE), split)
 
 
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
               assignment: list[str] | None = None, student: list[str] | None = None, sandbox: str = "auto",
-              keep_scratch: bool = False, progress_stream=None) -> list[Row]:
-    """Grade every student x notebook under `submissions` into `out`; return all rows in `out`."""
+              keep_scratch: bool = False, progress_stream=None, split: bool = True) -> list[Row]:
+    """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
+
+    `split=False` runs the test cells in the student's own kernel, as stock nbgrader does: only for the
+    tests' controls and the benchmark, never for grades.
+    """
     from .pool import LocalPool
 
     submissions, out = submissions.resolve(), out.resolve()
@@ -105,7 +110,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     out.mkdir(parents=True, exist_ok=True)
     course = prepared_course(notebooks)
     found, unplaced = locate(submissions, notebooks, students)
-    settings = run_settings(timeout, mode, warning, workers, keep_scratch)
+    settings = run_settings(timeout, mode, warning, workers, keep_scratch, split)
     results.clear(out, student, assignment)
     results.save_unplaced(out, unplaced, students)
     progress = Progress(len(found), progress_stream)

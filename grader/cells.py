@@ -117,13 +117,21 @@ def description(source: str) -> str:
     return ""
 
 
-def defined_names(source: str) -> list[str]:
-    """The top-level functions and classes a cell defines, in order."""
+def defined_names(source: str) -> dict[str, str]:
+    """The top-level functions and classes a cell defines, in order: name -> `function`, `module`
+    (a class deriving from an nn.Module) or `class`."""
     try:
         tree = ast.parse(source)
     except SyntaxError:
-        return []
-    return [node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.ClassDef))]
+        return {}
+    found = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            found[node.name] = "function"
+        elif isinstance(node, ast.ClassDef):
+            bases = [ast.unparse(b) for b in node.bases]
+            found[node.name] = "module" if any(b.split(".")[-1] == "Module" for b in bases) else "class"
+    return found
 
 
 @dataclass(frozen=True)
@@ -142,9 +150,13 @@ class NotebookFacts:
 
     tests: tuple[TestCell, ...]  # in notebook order
     solutions: dict[str, str]  # grade id of each solution cell -> the reference code, markers removed
-    exercises: tuple[str, ...]  # names the solution cells define, in order
+    exercise_kinds: dict[str, str]  # names the solution cells define, in order -> function, module or class
     trusted_setup: tuple[str, ...]  # sources of the given cells marked safe for the trusted kernel
     secrets: frozenset[str]  # hidden-test lines no student may read (see hidden.py)
+
+    @property
+    def exercises(self) -> tuple[str, ...]:
+        return tuple(self.exercise_kinds)
 
     @property
     def max_score(self) -> float:
@@ -174,14 +186,14 @@ def facts_of(source: nbformat.NotebookNode) -> NotebookFacts:
     """Test cells, reference solutions, exercise names, trusted setup cells and hidden lines of a source notebook."""
     from .hidden import secrets_of
 
-    tests, solutions, exercises, setup = [], {}, [], []
+    tests, solutions, exercises, setup = [], {}, {}, []
     for cell in source.cells:
         if is_test(cell):
             tests.append(TestCell(grade_id(cell), points(cell), has_hidden_tests(cell), description(cell.source)))
         elif is_solution(cell):
             solutions[grade_id(cell)] = without_markers(cell.source)
-            exercises += defined_names(solutions[grade_id(cell)])
+            exercises.update(defined_names(solutions[grade_id(cell)]))
         elif is_trusted_setup(cell) and cell.cell_type == "code":
             setup.append(cell.source)
-    return NotebookFacts(tuple(tests), solutions, tuple(dict.fromkeys(exercises)), tuple(setup),
+    return NotebookFacts(tuple(tests), solutions, exercises, tuple(setup),
                          secrets_of(source).hidden)

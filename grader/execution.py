@@ -4,6 +4,10 @@ Stock nbgrader fails a whole submission when a kernel dies or ignores an interru
 cell's entire output in memory. `GradedExecute` instead records the event, gives the cells it
 could not run an error output (so they score 0 while earlier tests keep their points), caps output
 bytes as they arrive, and writes what happened to `record_path` for the grader to read.
+
+Given a trusted kernel, it runs the test cells there and everything else in the student's kernel
+(split.py); without one it runs the whole notebook in the student's kernel, as stock nbgrader does
+(kept for the tests' controls and the benchmark).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Dict, Int, Unicode
+from traitlets import Any, Dict, Int, List, Unicode
 
 from . import cells, integrity
 from .sandbox import MAX_MESSAGE_BYTES
@@ -41,6 +45,10 @@ def content_size(content) -> int:
     return size
 
 
+class TrustedKernelFailed(RuntimeError):
+    """The trusted kernel died or stopped answering during a test cell."""
+
+
 def error_output(ename: str, evalue: str) -> NotebookNode:
     """An error output as a kernel would have produced it."""
     return new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
@@ -53,6 +61,9 @@ class GradedExecute(Execute):
     cell_output_bytes = Int(2 * 2**20, help="Output bytes kept per cell; the rest is dropped").tag(config=True)
     shutdown_kernel = Unicode("immediate").tag(config=True)
     reference_objects = Dict(help="integrity.reference_objects(), computed once by the grader").tag(config=True)
+    trusted = Any(None, help="The worker's TrustedKernel: test cells run there (None: in the student's kernel)").tag(config=True)
+    exercises = Dict(help="Exercise name -> function, class or module: the proxies in the trusted kernel").tag(config=True)
+    trusted_setup = List(Unicode(), help="Sources of the setup cells the trusted kernel runs").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
         """Run the notebook, then write the record whatever happened."""
@@ -60,7 +71,16 @@ class GradedExecute(Execute):
         try:
             return super().preprocess(nb, resources, km)
         finally:
+            self._end_pair()
             self._write_record()
+            self._close_context()
+
+    def _close_context(self) -> None:
+        """Close the kernel's ZeroMQ context now. Left to the garbage collector, a context whose sockets are
+        collected in the same cycle blocks forever in `term()`, and with it the grading process."""
+        context = getattr(self.km, "context", None)
+        if context is not None and not context.closed:
+            context.destroy(linger=0)
 
     def start_record(self, nb, audit: bool = True) -> None:
         """Forget any earlier notebook: no events, nothing stopped, no output counted yet."""
@@ -70,10 +90,18 @@ class GradedExecute(Execute):
         self._audit = integrity.Audit(self) if audit else integrity.NoAudit()
         code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
         self._last_code_cell = code[-1] if code else -1
+        self._pair = None
+        self._verdicts: dict[str, bool] = {}
 
     def record(self) -> dict:
-        """What happened so far: events (timeouts, deaths, floods) and the audit's findings."""
-        return {"events": self._events, "tampering": self._audit.findings()}
+        """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts."""
+        return {"events": self._events, "tampering": self._audit.findings(), "verdicts": self._verdicts,
+                "split": self.trusted is not None}
+
+    @property
+    def run_dir(self) -> Path:
+        """The student kernel's run folder (its sockets live there)."""
+        return Path(self.km.run_dir)
 
     def _event(self, kind: str, cell_index: int | None, detail: str) -> None:
         self._events.append({"kind": kind, "cell": cell_index, "detail": detail})
@@ -93,9 +121,16 @@ class GradedExecute(Execute):
         self._interrupted_at_limit = False
         try:
             self._audit.before_cell(cell, index)
-            cell, resources = super().preprocess_cell(cell, resources, index)
-            if self._worth_auditing(cell, index):
+            if self.trusted is not None and cells.is_test(cell):
+                self._run_test_cell(cell, index, label)
+            else:
+                cell, resources = super().preprocess_cell(cell, resources, index)
+            if self._worth_auditing(cell, index) and not self._stopped:
                 self._audit.after_cell(cell, index)
+        except TrustedKernelFailed as exc:
+            self._event("trusted_failed", index, f"the kernel running the tests {exc} during {label}")
+            self._stopped = "not run: the kernel running the tests failed"
+            cell.outputs.append(error_output("TestKernelFailed", "the kernel running the tests failed here"))
         except DeadKernelError:
             self._event("kernel_died", index, f"the kernel died while running {label}")
             self._stopped = f"not run: the kernel died in {label}"
@@ -113,6 +148,72 @@ class GradedExecute(Execute):
             cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
             self._kill_kernel()
         return cell, resources
+
+    # -- test cells in the trusted kernel ---------------------------------------------------------
+
+    def _run_test_cell(self, cell, index: int, label: str) -> None:
+        """Run a test cell in the trusted kernel while the student's kernel serves its calls."""
+        from jupyter_core.utils import run_sync
+
+        from .split import KernelPair
+
+        if self._pair is None:
+            self._pair = KernelPair(self, self.trusted, dict(self.exercises), list(self.trusted_setup))
+            run_sync(self._pair.begin)(self.nb)
+        try:
+            outcome = run_sync(self._pair.run_test)(cell, index)
+        except DeadKernelError:
+            raise TrustedKernelFailed("died") from None
+        except CellTimeoutError:
+            run_sync(self.trusted.stop)()
+            raise TrustedKernelFailed("stopped answering") from None
+        self._verdicts[cells.grade_id(cell)] = outcome["passed"]
+        if outcome["ename"] == TIMEOUT_ENAME:
+            self._event("timeout", index, f"{label} exceeded {self.timeout} s and was interrupted")
+        if outcome["student_stuck"]:
+            self._kill_kernel()
+            if not self._stopped:
+                self._event("timeout", index, f"the student's code called by {label} ignored the interrupt; kernel stopped")
+                self._stopped = f"not run: the kernel was stopped after {label} timed out"
+        elif not run_sync(self.km.is_alive)():
+            self._event("kernel_died", index, f"the kernel died while running {label}")
+            self._stopped = f"not run: the kernel died in {label}"
+
+    def _end_pair(self) -> None:
+        from jupyter_core.utils import run_sync
+
+        if getattr(self, "_pair", None) is not None:
+            try:
+                run_sync(self._pair.end)()
+            finally:
+                self._pair = None
+
+    def cap_output(self, msg: dict, cell, cell_index: int) -> bool:
+        """Count a message against the cell's output cap; whether to keep it (see process_message)."""
+        if msg.get("msg_type") in ("status", "execute_input", "clear_output"):
+            return True
+        size = content_size(msg.get("content", {}))
+        used = self._cell_bytes.get(cell_index, 0) + size
+        self._cell_bytes[cell_index] = used
+        if used <= self.cell_output_bytes:
+            return True
+        if used - size <= self.cell_output_bytes:
+            limit_mb = self.cell_output_bytes / 2**20
+            cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output cut: more than {limit_mb:g} MB]\n"))
+            self.flood(cell_index)
+        return False
+
+    def flood(self, cell_index: int) -> None:
+        """A cell's output went over the cap: say so once, and interrupt the student's kernel."""
+        limit_mb = self.cell_output_bytes / 2**20
+        self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
+        self._interrupt()
+
+    async def interrupt_async(self) -> None:
+        try:
+            await self.km.interrupt_kernel()
+        except Exception:
+            pass
 
     def _worth_auditing(self, cell, index: int) -> bool:
         """After the student's cells, the tests and the last cell: what a patch made anywhere else
@@ -144,18 +245,8 @@ class GradedExecute(Execute):
         displays and their updates, results, errors, comms. Past the cap a message is dropped before
         nbclient applies it, the cell is interrupted once, and a note says the output was cut.
         """
-        if msg.get("msg_type") in ("status", "execute_input", "clear_output"):
+        if self.cap_output(msg, cell, cell_index):
             return super().process_message(msg, cell, cell_index)
-        size = content_size(msg.get("content", {}))
-        used = self._cell_bytes.get(cell_index, 0) + size
-        self._cell_bytes[cell_index] = used
-        if used <= self.cell_output_bytes:
-            return super().process_message(msg, cell, cell_index)
-        if used - size <= self.cell_output_bytes:
-            limit_mb = self.cell_output_bytes / 2**20
-            self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
-            cell.outputs.append(new_output("stream", name="stdout", text=f"\n[output cut: more than {limit_mb:g} MB]\n"))
-            self._interrupt()
         return None
 
     def _interrupt(self) -> None:

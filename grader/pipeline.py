@@ -25,13 +25,15 @@ STARTUP_TIMEOUT = 120
 
 @dataclass(frozen=True)
 class KernelSettings:
-    """How the kernels of one notebook run: time limit, sandbox, uid, threads, what clean looks like."""
+    """How the kernels of one notebook run: time limit, sandbox, uid, threads, what clean looks like, and the
+    trusted kernel that runs its test cells (None: they run in the student's kernel)."""
 
     timeout: int
     sandbox: str
     uid: int
     threads: int
     reference_objects: dict
+    trusted: object = None
 
 
 def autograde_preprocessors() -> list:
@@ -45,7 +47,7 @@ def autograde_preprocessors() -> list:
     return [GradedExecute if step is Execute else step for step in default]
 
 
-def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings) -> Config:
+def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings, facts: NotebookFacts) -> Config:
     """Autograde config for one notebook: our Execute step, its sandboxed kernel, its limits."""
     from .sandbox import SandboxedKernelManager
 
@@ -57,6 +59,9 @@ def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings) -> Con
     c.GradedExecute.record_path = str(record)
     c.GradedExecute.kernel_manager_class = SandboxedKernelManager
     c.GradedExecute.reference_objects = kernel.reference_objects
+    c.GradedExecute.trusted = kernel.trusted
+    c.GradedExecute.exercises = dict(facts.exercise_kinds)
+    c.GradedExecute.trusted_setup = list(facts.trusted_setup)
     c.SandboxedKernelManager.mode = kernel.sandbox
     c.SandboxedKernelManager.run_dir = str(run_dir)
     c.SandboxedKernelManager.uid = kernel.uid
@@ -76,7 +81,8 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    check(api(private.root, autograde_config(run_dir, record, kernel)).autograde(notebook.assignment, NBGRADER_STUDENT),
+    config = autograde_config(run_dir, record, kernel, course.facts(notebook))
+    check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})
 

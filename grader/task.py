@@ -54,6 +54,7 @@ class Settings:
     sandbox_warning: str | None = None
     keep_scratch: bool = False
     reference_objects: dict = field(default_factory=dict)  # what the audited functions look like untouched
+    split: bool = True  # test cells in a trusted kernel; False runs all in the student's (controls, bench)
 
 
 @dataclass
@@ -128,8 +129,10 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
             return Result(row(0.0, "invalid_notebook", f"{submission.key}: {exc}"), "")
         fixed = repair(nb, nbformat.read(course.released(notebook), as_version=4))
         t0 = time.monotonic()
+        trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
         with worker.kernel_uid() as uid:
-            kernel = KernelSettings(settings.timeout, settings.sandbox, uid, settings.threads, settings.reference_objects)
+            kernel = KernelSettings(settings.timeout, settings.sandbox, uid, settings.threads, settings.reference_objects,
+                                    trusted)
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, kernel)
         timings["autograde"] = time.monotonic() - t0
         cells = cell_results(facts, gradebook_scores(private, notebook))

@@ -2,30 +2,43 @@
 
 from __future__ import annotations
 
+import logging
 import os
-import re
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from . import layout, uids
 
+log = logging.getLogger(__name__)
+
 
 class Worker:
-    """A grading process's own resources: a private scratch folder, and a lease on kernel uids."""
+    """A grading process's own resources: a private scratch folder, kernel uids, and its trusted kernel."""
 
     def __init__(self, scratch_root: Path | None = None, keep_scratch: bool = False):
         self.scratch = Path(tempfile.mkdtemp(prefix="grader-worker-", dir=scratch_root))
         os.chmod(self.scratch, 0o711)  # a kernel's unprivileged uid must reach its run folder inside
         self.keep_scratch = keep_scratch
+        self._held = ExitStack()
+        self._trusted = None
 
     def job_dir(self, key: str) -> Path:
-        """A fresh folder for grading one notebook."""
-        path = Path(tempfile.mkdtemp(prefix=re.sub(r"[^\w.-]+", "_", key)[:60] + "-", dir=self.scratch))
+        """A fresh folder for grading one notebook (a short name: socket paths must stay under 108 bytes)."""
+        path = Path(tempfile.mkdtemp(prefix="job-", dir=self.scratch))
         os.chmod(path, 0o711)
         return path
+
+    def trusted_kernel(self, sandbox: str, threads: int):
+        """The worker's trusted kernel (started by the first notebook that needs it, kept for the others)."""
+        from .trusted import TrustedKernel
+
+        if self._trusted is None:
+            uid = self._held.enter_context(self.kernel_uid())
+            self._trusted = TrustedKernel(self.scratch / "trusted", sandbox, uid, threads)
+        return self._trusted
 
     @contextmanager
     def kernel_uid(self) -> Iterator[int]:
@@ -37,7 +50,16 @@ class Worker:
             yield uid
 
     def close(self) -> None:
-        """Remove the scratch folder (unless asked to keep it)."""
+        """Stop the trusted kernel, give back its uid, remove the scratch folder (unless asked to keep it)."""
+        if self._trusted is not None:
+            from jupyter_core.utils import run_sync
+
+            try:
+                run_sync(self._trusted.stop)()
+            except Exception:
+                log.debug("stopping the trusted kernel failed", exc_info=True)
+            self._trusted = None
+        self._held.close()
         if not self.keep_scratch:
             shutil.rmtree(self.scratch, ignore_errors=True)
 
