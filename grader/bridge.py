@@ -39,6 +39,9 @@ MAX_NODES = 200_000
 MAX_ITEMS = 100_000  # items of an iterator a student's code returns (e.g. `model.parameters()`)
 MAX_MESSAGE_CHARS = 4000  # of an error message that crosses
 CALLBACK_METHODS = ("encode", "decode_step", "__call__")  # what student code may call on a test's object
+# ... and, on a test's object that is an nn.Module, the module methods that return data or the object itself
+# (a student's decoder may put its model in eval mode or ask where its parameters live).
+MODULE_METHODS = ("eval", "train", "parameters", "named_parameters", "buffers", "to", "cpu")
 DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16, torch.bfloat16,
     torch.float32, torch.float64, torch.complex64, torch.complex128)}
@@ -298,7 +301,7 @@ class StandIn:
     def __init__(self, side, cid: int, methods: list[str]):
         object.__setattr__(self, "_side", side)
         object.__setattr__(self, "_cid", cid)
-        object.__setattr__(self, "_methods", [m for m in methods if m in CALLBACK_METHODS])
+        object.__setattr__(self, "_methods", [m for m in methods if m in CALLBACK_METHODS + MODULE_METHODS])
 
     def __getattr__(self, name):
         if name in self._methods and name != "__call__":
@@ -661,10 +664,17 @@ class TrustedSide:
         if sent_by_value(value):
             enc.buffers.append(pickle.dumps(value))
             return {"M": len(enc.buffers) - 1}
+        if isinstance(value, MATERIALISED):
+            return {"l": [enc.encode(v, depth + 1) for v in list(value)[:MAX_ITEMS]]}
         cid = id(value)
         self.callbacks[cid] = value
-        methods = [m for m in CALLBACK_METHODS if (m == "__call__" and callable(value)) or hasattr(value, m)]
-        return {"C": cid, "methods": methods}
+        return {"C": cid, "methods": self.methods_of(value)}
+
+    @staticmethod
+    def methods_of(obj) -> list[str]:
+        """What the student's code may call on an object of the test's."""
+        methods = [m for m in CALLBACK_METHODS if (m == "__call__" and callable(obj)) or hasattr(obj, m)]
+        return methods + (list(MODULE_METHODS) if isinstance(obj, torch.nn.Module) else [])
 
     # -- decoding what the student sends: hostile
     def _decode_other(self, dec: Decoder, node: dict, depth: int):
@@ -823,7 +833,7 @@ class TrustedSide:
         try:
             obj = self.callbacks.get(header.get("cid"))
             method = header.get("method")
-            if obj is None or method not in CALLBACK_METHODS:
+            if obj is None or method not in self.methods_of(obj):
                 raise AttributeError(f"the test's object offers only {', '.join(CALLBACK_METHODS)}")
             dec = Decoder(buffers, lambda d, node, depth: self._refuse_object())
             args, kwargs = dec.decode(header.get("args")), dec.decode(header.get("kwargs"))

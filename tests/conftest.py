@@ -84,21 +84,37 @@ def demo_run(tmp_path_factory) -> Path:
     return out
 
 
-@pytest.fixture(scope="session")
-def quick_scores():
-    """{notebook name: {answer name: {test cell: points}}} for the reference and every catalogued
-    answer, graded in one kernel per notebook (tests/quick.py)."""
+def catalogue_fills(notebook: layout.Notebook) -> dict[str, dict[str, str]]:
+    """The reference, the untouched release and every catalogued answer, as {name: {solution cell: source}}."""
+    from quick import BLANK, blank_answers
+
+    return {"reference": {}, BLANK: blank_answers(notebook)} | {a.name: {a.cell: a.source} for a in answers.catalogue(notebook)}
+
+
+def remembered_scores(split: bool):
+    """{notebook name: {answer name: {test cell: points}}}, graded on first use (tests/quick.py)."""
     from quick import grade_answers
 
     cache: dict[str, dict] = {}
 
-    def scores(nb: layout.Notebook) -> dict[str, dict[str, float]]:
-        if nb.name not in cache:
-            fills = {"reference": {}} | {a.name: {a.cell: a.source} for a in answers.catalogue(nb)}
-            cache[nb.name] = grade_answers(nb, fills)
-        return cache[nb.name]
+    def scores(notebook: layout.Notebook) -> dict[str, dict[str, float]]:
+        if notebook.name not in cache:
+            cache[notebook.name] = grade_answers(notebook, catalogue_fills(notebook), split=split)
+        return cache[notebook.name]
 
     return scores
+
+
+@pytest.fixture(scope="session")
+def quick_scores():
+    """Every catalogued answer graded as the grader grades: test cells in a trusted kernel."""
+    return remembered_scores(split=True)
+
+
+@pytest.fixture(scope="session")
+def single_kernel_scores():
+    """The same answers with the test cells in the student's kernel, as stock nbgrader runs them."""
+    return remembered_scores(split=False)
 
 
 @pytest.fixture(scope="session")

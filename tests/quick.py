@@ -1,26 +1,34 @@
-"""The whole catalogue of answers, graded in one kernel per notebook: seconds instead of minutes.
+"""The whole catalogue of answers, graded on one kernel pair per notebook: seconds instead of minutes.
 
-The source notebook (hidden tests included) runs once in grading mode with the reference solution;
-then, for each answer, its solution cell is replaced, every test cell runs again, and each test
-cell is scored by nbgrader's own rule (`determine_grade`, after the grader's stderr filter). The
-real autograder grades a sample of the same answers (tests/conftest.py), and the tests check that
-both agree on it.
+The source notebook (hidden tests included) runs once in grading mode with the reference solution,
+through the grader's own Execute step (`GradedExecute`): every non-test cell in a student kernel, every
+test cell in a trusted kernel that calls the student's code across the bridge, exactly as in grading.
+Then, for each answer, its solution cell is run again with the answer's code and every test cell runs
+again; each test cell is scored by nbgrader's own rule (`determine_grade`) on the outputs the grader
+settled. `split=False` grades the same answers with the test cells in the student's kernel, as stock
+nbgrader would: the tests check that both give every cell the same verdict. The real autograder grades
+a sample of the same answers (tests/conftest.py), and the tests check that it agrees too.
 """
 
 from __future__ import annotations
 
 import copy
-import os
 import re
+import tempfile
+from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 from nbgrader.utils import determine_grade
 
-from grader import answers
-from grader.pipeline import STDERR_IGNORED
+from grader import answers, cells
+from grader.execution import GradedExecute
 from grader.layout import Notebook
+from grader.pipeline import STDERR_IGNORED
+from grader.sandbox import SandboxedKernelManager
+from grader.trusted import TrustedKernel
+
+BLANK = "blank"  # the released notebook's own solution cells: `raise NotImplementedError()`
 
 
 def _score(cell: nbformat.NotebookNode) -> float:
@@ -30,28 +38,52 @@ def _score(cell: nbformat.NotebookNode) -> float:
     return float(determine_grade(cell)[0])
 
 
-def grade_answers(nb: Notebook, fills: dict[str, dict[str, str]]) -> dict[str, dict[str, float]]:
+def blank_answers(notebook: Notebook) -> dict[str, str]:
+    """{solution cell: the code the released notebook gives the student there}."""
+    released = nbformat.read(notebook.released, as_version=4)
+    return {cells.grade_id(c): c.source for c in released.cells if cells.is_solution(c)}
+
+
+def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: bool = True,
+                  timeout: int = 120) -> dict[str, dict[str, float]]:
     """{name: {test grade id: points}} for each named set of answers ({solution cell: source})."""
-    source = nbformat.read(nb.source, as_version=4)
-    reference = answers.reference(nb)
+    source = nbformat.read(notebook.source, as_version=4)
+    facts = cells.facts_of(source)
+    reference = answers.reference(notebook)
     for cell in source.cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = reference[cell.metadata.nbgrader.grade_id]
-    tests = [(i, c) for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("grade")]
-    at = {c.metadata.nbgrader.grade_id: i for i, c in enumerate(source.cells) if c.metadata.get("nbgrader", {}).get("solution")}
-    client = NotebookClient(source, kernel_name="python3", timeout=120, allow_errors=True)
-    scores = {}
-    with client.setup_kernel(env={**os.environ, "NBGRADER_EXECUTION": "autograde"}):
-        for index, cell in enumerate(source.cells):
-            client.execute_cell(cell, index)
-        for name, fill in fills.items():
-            for gid, text in fill.items():
-                client.execute_cell(new_code_cell(text), at[gid])
-            result = {}
-            for index, cell in tests:
-                ran = client.execute_cell(copy.deepcopy(cell), index)
-                result[cell.metadata.nbgrader.grade_id] = _score(ran)
-            for gid in fill:
-                client.execute_cell(new_code_cell(reference[gid]), at[gid])
-            scores[name] = result
+        if cells.is_solution(cell):
+            cell.source = reference[cells.grade_id(cell)]
+    tests = [(i, c) for i, c in enumerate(source.cells) if cells.is_test(c)]
+    at = {cells.grade_id(c): i for i, c in enumerate(source.cells) if cells.is_solution(c)}
+    with tempfile.TemporaryDirectory(prefix="quick-") as folder:
+        km = SandboxedKernelManager(kernel_name="python3", mode="none", run_dir=str(Path(folder, "run")))
+        Path(folder, "run").mkdir()
+        trusted = TrustedKernel(Path(folder, "trusted"), "none", -1, 1) if split else None
+        executor = GradedExecute(km=km, trusted=trusted, exercises=dict(facts.exercise_kinds),
+                                 trusted_setup=list(facts.trusted_setup), timeout=timeout)
+        executor.nb = source
+        executor.start_record(source, audit=False)
+        scores = {}
+        try:
+            with executor.setup_kernel():
+                for index, cell in enumerate(source.cells):
+                    if not cells.is_test(cell):
+                        executor.preprocess_cell(cell, {}, index)
+                for name, fill in fills.items():
+                    for gid, text in fill.items():
+                        executor.preprocess_cell(new_code_cell(text), {}, at[gid])
+                    result = {}
+                    for index, cell in tests:
+                        ran, _ = executor.preprocess_cell(copy.deepcopy(cell), {}, index)
+                        result[cells.grade_id(cell)] = _score(ran)
+                    for gid in fill:
+                        executor.preprocess_cell(new_code_cell(reference[gid]), {}, at[gid])
+                    scores[name] = result
+                executor._end_pair()
+        finally:
+            if trusted is not None:
+                from jupyter_core.utils import run_sync
+
+                run_sync(trusted.stop)()
+        assert not executor._stopped, f"{notebook.key}: the catalogue run stopped: {executor.record()['events']}"
     return scores

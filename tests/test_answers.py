@@ -63,7 +63,7 @@ def test_answer_is_graded_as_catalogued(quick_scores, nb, answer):
         assert any(nb.exercise_of(g) == nb.exercise_of(answer.cell) for g in lost), lost
 
 
-def test_one_kernel_grading_agrees_with_the_autograder(catalogue_run, quick_scores, notebook):
+def test_catalogue_grading_agrees_with_the_autograder(catalogue_run, quick_scores, notebook):
     for answer in sampled(notebook):
         row = catalogue_run[(notebook.name, answer.name)]
         assert row.status == "graded", row.detail
@@ -78,3 +78,13 @@ def test_passing_the_visible_tests_is_not_enough(catalogue_run, notebook):
     visible = [c for c in row.cells if not c.hidden and c.exercise == notebook.exercise_of(tailored[0].cell)]
     assert visible and all(c.score == c.max_score for c in visible)
     assert row.score < row.max_score
+
+
+def test_split_grading_keeps_every_verdict(quick_scores, single_kernel_scores, notebook):
+    """Test cells moved to the trusted kernel give every cell the verdict it had in one kernel: on the
+    reference, on the untouched release and on every catalogued answer."""
+    split, single = quick_scores(notebook), single_kernel_scores(notebook)
+    assert split.keys() == single.keys() and len(split) >= 3
+    changed = {name: {g: (single[name][g], split[name][g]) for g in split[name] if split[name][g] != single[name][g]}
+               for name in split}
+    assert not {name: c for name, c in changed.items() if c}, "verdicts (one kernel, trusted kernel) that changed"
