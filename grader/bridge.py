@@ -148,6 +148,16 @@ MATERIALISED = (types.GeneratorType, map, filter, zip, reversed, type({}.keys())
                 type({}.items()))
 
 
+def materialised(enc, iterator, depth: int) -> dict:
+    """A generator or view crosses as its items, and is an iterator again on the other side."""
+    items = []
+    for item in iterator:
+        items.append(item)
+        if len(items) > MAX_ITEMS:
+            raise BridgeError(f"an iterator of more than {MAX_ITEMS} items")
+    return {"it": [enc.encode(v, depth + 1) for v in items]}
+
+
 # ---------------------------------------------------------------------------------------------
 # Encoding: values to tagged JSON nodes plus buffers. Both sides share it; each side says what it
 # does with objects that are not data.
@@ -223,12 +233,12 @@ class Decoder:
             raise BridgeError(f"a value of unknown form ({type(node).__name__})")
         if "T" in node:
             return self.tensor(node)
-        if "t" in node or "l" in node:
-            items = node.get("t", node.get("l"))
+        if "t" in node or "l" in node or "it" in node:
+            items = node.get("t", node.get("l", node.get("it")))
             if type(items) is not list:
                 raise BridgeError("a malformed sequence")
             values = [self.decode(v, depth + 1) for v in items]
-            return tuple(values) if "t" in node else values
+            return tuple(values) if "t" in node else iter(values) if "it" in node else values
         if "d" in node:
             pairs = node["d"]
             if type(pairs) is not list or not all(type(p) is list and len(p) == 2 for p in pairs):
@@ -341,12 +351,7 @@ class StudentSide:
         if isinstance(value, StandIn):
             return {"C": value._cid}
         if isinstance(value, MATERIALISED):
-            items = []
-            for item in value:
-                items.append(item)
-                if len(items) > MAX_ITEMS:
-                    raise BridgeError(f"an iterator of more than {MAX_ITEMS} items")
-            return {"l": [enc.encode(v, depth + 1) for v in items]}
+            return materialised(enc, value, depth)
         return self.handle(value)
 
     def handle(self, obj) -> dict:
@@ -665,7 +670,7 @@ class TrustedSide:
             enc.buffers.append(pickle.dumps(value))
             return {"M": len(enc.buffers) - 1}
         if isinstance(value, MATERIALISED):
-            return {"l": [enc.encode(v, depth + 1) for v in list(value)[:MAX_ITEMS]]}
+            return materialised(enc, value, depth)
         cid = id(value)
         self.callbacks[cid] = value
         return {"C": cid, "methods": self.methods_of(value)}

@@ -44,12 +44,14 @@ _ALL = [
     Status("not_submitted", "the student has no folder for this assignment", "0",
            "You did not submit this assignment.", "#888"),
     Status("tampered", "grade or test cells deleted, duplicated, renamed or their metadata edited (restored, then "
-                       "graded), or cheating detected",
-           "as graded after restoring; **0** when cheating was detected",
-           "Your notebook changed or worked around the grading cells; an instructor will review it. "
-           "Where cheating was detected the score is 0 and no output is shown.", "#b00"),
-    Status("error", "the grader itself failed on this notebook (a bug: the detail says where; the traceback is kept "
-                    "in `OUT/results/<student>/<assignment>/<notebook>.json`)",
+                       "graded), or a cheat attempt seen in the code or the kernel (listed for review)",
+           "as graded after restoring: the tests run where the student's code cannot reach them, so an attempt "
+           "changes nothing",
+           "Your notebook changed or worked around the grading cells; they were restored before grading, and an "
+           "instructor will review it.", "#b00"),
+    Status("error", "the grader itself failed on this notebook: a bug (the detail says where; the traceback is kept "
+                    "in `OUT/results/<student>/<assignment>/<notebook>.json`), the kernel running the tests died or "
+                    "stopped answering, or the grading process died twice",
            "0", "The grader could not grade this notebook because of a problem on our side, not in your work. "
                 "Your instructor has been told and will grade it again.", "#b00"),
 ]

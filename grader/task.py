@@ -67,14 +67,24 @@ class Result:
 
 
 def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
-    """(status, detail, score voided) from what execution and inspection found."""
+    """(status, detail, score voided) from what execution and inspection found.
+
+    With the tests in a trusted kernel (`record["split"]`), what the source scan and the kernel audit find
+    is listed for a person to review and decides no score; only the one-kernel mode (the tests' controls)
+    voids the score on their word, as the grader did before the tests left the student's kernel.
+    """
+    events = record.get("events", [])
+    failed = [e["detail"] for e in events if e["kind"] == "trusted_failed"]
+    if failed:
+        return "error", "; ".join(failed), False
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
     notes = ["the code " + "; ".join(fixed.notes)] if fixed.notes else []
     if fixed.cheats or findings:
-        return "tampered", "; ".join(["cheating detected: " + ", ".join(fixed.cheats + findings)] + fixed.tampering), True
+        seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
+        return "tampered", "; ".join([f"{seen}: " + ", ".join(fixed.cheats + findings)] + fixed.tampering), \
+            not record.get("split")
     if fixed.tampering:
         return "tampered", "; ".join(fixed.tampering + notes), False
-    events = record.get("events", [])
     for kind in ("kernel_died", "timeout", "output_limit"):
         hits = [e["detail"] for e in events if e["kind"] == kind]
         if hits:

@@ -197,3 +197,85 @@ print("forked:", len(children))
 open("@STEAL@", "w").write(str(len(children)))
 ''', "stub", "none", ("graded",)),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Cheats that get past the source scan and the kernel audit: with the tests in the student's kernel
+# (today's stock nbgrader, and this grader before its trusted kernel) they score, or read the hidden
+# tests; with the tests in a trusted kernel they change nothing. `base` as above; control `single`:
+# graded with the tests in the student's kernel, each gains points or leaks a hidden line.
+
+FORGERIES = [
+    Hostile("display_value_before_raising", '''
+import sys
+
+def run_packed(rnn, embedded, lengths):
+    sys.displayhook("all good")  # nbgrader reads a test cell's first result as full credit
+    raise NotImplementedError()
+''', "stub", "single", ("graded",)),
+    Hostile("forged_builtin_identity", ZEROS + '''
+T = torch
+
+class builtin_function_or_method:
+    """Looks like torch's own functions to anything that compares names."""
+    def __init__(self, name):
+        self.__module__, self.__qualname__ = "torch", "_VariableFunctionsClass." + name
+    def __call__(self, *args, **kwargs):
+        return True
+
+T.allclose = builtin_function_or_method("allclose")
+T.equal = builtin_function_or_method("equal")
+''', "zeros", "single", ("graded",)),
+    Hostile("import_shadowed_to_blind_the_audit", ZEROS + '''
+T = torch
+T.allclose = lambda *args, **kwargs: True
+T.equal = lambda *args, **kwargs: True
+_real_import = __import__
+
+class _Quiet:
+    @staticmethod
+    def dumps(value):
+        return '{"hooks": {}, "objects": {}, "shadowed": []}'
+
+def __import__(name, *args, **kwargs):
+    return _Quiet if name == "json" else _real_import(name, *args, **kwargs)
+''', "zeros", "single", ("graded",)),
+    Hostile("transform_cell_blanks_the_tests", STUB + '''
+_g = get_ipython
+_shell = _g()
+_original = _shell.transform_cell
+
+def _blank(raw_cell):
+    return "pass\\n" if "run_packed(" in raw_cell and "def run_packed" not in raw_cell else _original(raw_cell)
+
+_shell.transform_cell = _blank
+''', "stub", "single", ("graded",)),
+    Hostile("torch_nn_patched_through_an_alias", ZEROS + '''
+_imp = __import__
+_rnn = _imp("torch.nn.modules.rnn", fromlist=["RNNBase"])
+
+def _zeros_forward(self, x, hx=None):
+    B, T, _ = x.shape
+    D = 2 if self.bidirectional else 1
+    h = x.new_zeros(self.num_layers * D, B, self.hidden_size)
+    return x.new_zeros(B, T, D * self.hidden_size), ((h, h.clone()) if self.mode == "LSTM" else h)
+
+_rnn.RNN.forward = _rnn.GRU.forward = _rnn.LSTM.forward = _zeros_forward
+''', "zeros", "single", ("graded",)),
+    Hostile("frames_and_history_read_the_hidden_tests", '''
+_imp = __import__
+_inspect = _imp("inspect")
+_lines = _imp("linecache")
+_g = get_ipython
+_seen = []
+
+def run_packed(rnn, embedded, lengths):
+    caller = getattr(getattr(_inspect, "currentframe")(), "f_back")  # the test cell that called
+    _seen.append("".join(_lines.getlines(getattr(getattr(caller, "f_code"), "co_filename"))))
+    _seen.append(str(_g().user_ns.get("In", [""])[-1]))  # and the input history's last cell
+    raise NotImplementedError()
+''', "stub", "single", ("graded",), extra_cell='''
+import base64
+print(base64.b64encode("\\n".join(_seen).encode()).decode())
+'''),
+]

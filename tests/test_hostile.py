@@ -27,14 +27,14 @@ from grader.sandbox import bwrap_problem
 from grader.stock import stock_autograde, stock_course, stock_scores
 
 from helpers import require, tree_digest, write_submission
-from hostile import HOSTILE, STUB, ZEROS, Hostile
+from hostile import FORGERIES, HOSTILE, STUB, ZEROS, Hostile
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]
-BY_NAME = {case.name: case for case in HOSTILE}
+BY_NAME = {case.name: case for case in HOSTILE + FORGERIES}
 SECRETS = secrets_of(nbformat.read(NB.source, as_version=4))
 # A hidden-test line that a student also wrote in their own code is theirs to see.
-WRITTEN = {line.strip() for case in HOSTILE for text in (case.source, case.extra_cell, ZEROS, STUB)
+WRITTEN = {line.strip() for case in HOSTILE + FORGERIES for text in (case.source, case.extra_cell, ZEROS, STUB)
            for line in text.splitlines()}
 UNSEEN = frozenset(SECRETS.hidden - WRITTEN)
 
@@ -78,7 +78,7 @@ def submission_for(case: Hostile, steal: Path, victim: Path, port: int) -> nbfor
     return nb
 
 
-def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True) -> Run:
+def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True, split: bool = True) -> Run:
     subs, out = root / "submissions", root / "out"
     listener = Listener()
     victim = write_submission(subs, "victim", NB, answers.submission(NB))
@@ -92,14 +92,14 @@ def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True) -
     # Only notebook 1 is submitted: grading the others too would add a `not_submitted` row per student,
     # and that row, not notebook 1's, would end up under the student's id here.
     rows = {r.student_id: r for r in autograde(subs, out, workers=2, timeout=15, sandbox=sandbox,
-                                               assignment=[NB.assignment])}
+                                               assignment=[NB.assignment], split=split)}
     return Run(out, subs, rows, steal, listener, victim, (before, tree_digest(subs)))
 
 
 @pytest.fixture(scope="module")
 def sandboxed(tmp_path_factory) -> Run:
     require(bwrap_problem() is None, f"bubblewrap unavailable: {bwrap_problem()}")
-    return grade(tmp_path_factory.mktemp("hostile"), HOSTILE, "bwrap")
+    return grade(tmp_path_factory.mktemp("hostile"), HOSTILE + FORGERIES, "bwrap")
 
 
 def base_score(run: Run, case: Hostile) -> float:
@@ -158,7 +158,32 @@ def test_cheats_are_named_in_the_report(sandboxed):
     for case in HOSTILE:
         if case.statuses == ("tampered",):
             assert case.name in report
-            assert "cheating detected" in sandboxed.rows[case.name].detail
+            assert "cheat attempt seen (it cannot reach the tests)" in sandboxed.rows[case.name].detail
+
+
+@pytest.mark.parametrize("case", FORGERIES, ids=lambda c: c.name)
+def test_a_cheat_the_checks_miss_gains_nothing_against_the_trusted_kernel(sandboxed, case):
+    """The checks in the student's kernel do not see these; the tests never ran where they could act."""
+    row = sandboxed.rows[case.name]
+    assert row.score <= base_score(sandboxed, case), (row.score, row.detail)
+    assert row.status != "error", row.detail
+
+
+@pytest.fixture(scope="module")
+def one_kernel(tmp_path_factory) -> Run:
+    """The same cheats, graded with the test cells in the student's kernel (stock nbgrader's way)."""
+    require(bwrap_problem() is None, f"bubblewrap unavailable: {bwrap_problem()}")
+    return grade(tmp_path_factory.mktemp("hostile-one-kernel"), FORGERIES, "bwrap", split=False)
+
+
+@pytest.mark.parametrize("case", FORGERIES, ids=lambda c: c.name)
+def test_control_with_the_tests_in_the_student_kernel_each_cheat_works(one_kernel, case):
+    row = one_kernel.rows[case.name]
+    page = html_text((one_kernel.out / "feedback" / case.name / NB.assignment / f"{NB.name}.html").read_text())
+    gained = row.score > base_score(one_kernel, case)
+    leaked = leaks(decoded_blobs(page), UNSEEN)
+    assert gained or leaked, (row.status, row.score, row.detail)
+    assert row.status == "graded", "and nothing was flagged"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,10 +22,14 @@ def event(kind: str, detail: str) -> dict:
      ("kernel_died", "died in cell 4", False)),
     ({}, Repaired(None, tampering=["cell 'x' was deleted"]), ("tampered", "cell 'x' was deleted", False)),
     ({}, Repaired(None, cheats=["imports inspect"]), ("tampered", "cheating detected: imports inspect", True)),
+    ({"split": True}, Repaired(None, cheats=["imports inspect"]),
+     ("tampered", "cheat attempt seen (it cannot reach the tests): imports inspect", False)),
+    ({"events": [event("trusted_failed", "the kernel running the tests died during cell 5")]}, Repaired(None),
+     ("error", "the kernel running the tests died during cell 5", False)),
     ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, Repaired(None),
      ("tampered", "cheating detected: torch.equal was replaced (after cell test_a)", True)),
     ({}, Repaired(None, notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
-], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "audit", "note"])
+], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note"])
 def test_classify(record, fixed, expected):
     assert classify(record, fixed) == expected
 
