@@ -29,6 +29,7 @@ from .task import Result, Settings, Submission, grade
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 60
+NOTEBOOK_TIMEOUT_CELLS = 5  # the whole notebook's default limit: this many times the per-cell limit
 
 
 def select(submissions: Path, assignment: list[str] | None, student: list[str] | None) -> tuple[list[Notebook], list[str]]:
@@ -85,14 +86,15 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
         yield submission_of(item)
 
 
-def run_settings(timeout: int, mode: str, warning: str | None, workers: int, keep_scratch: bool,
-                 split: bool = True) -> Settings:
+def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning: str | None, workers: int,
+                 keep_scratch: bool, split: bool = True) -> Settings:
     """How every notebook of this run is graded: threads per kernel share the cores among the workers."""
-    return Settings(timeout, mode, max(1, (os.cpu_count() or 1) // workers), warning, keep_scratch,
-                    reference_objects(layout.CACHE), split)
+    return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode,
+                    max(1, (os.cpu_count() or 1) // workers), warning, keep_scratch, reference_objects(layout.CACHE), split)
 
 
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
+              notebook_timeout: int | None = None,
               assignment: list[str] | None = None, student: list[str] | None = None, sandbox: str = "auto",
               keep_scratch: bool = False, progress_stream=None, split: bool = True) -> list[Row]:
     """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
@@ -110,7 +112,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     out.mkdir(parents=True, exist_ok=True)
     course = prepared_course(notebooks)
     found, unplaced = locate(submissions, notebooks, students)
-    settings = run_settings(timeout, mode, warning, workers, keep_scratch, split)
+    settings = run_settings(timeout, notebook_timeout, mode, warning, workers, keep_scratch, split)
     results.clear(out, student, assignment)
     results.save_unplaced(out, unplaced, students)
     progress = Progress(len(found), progress_stream)

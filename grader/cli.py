@@ -32,6 +32,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
+                     notebook_timeout=args.notebook_timeout,
                      assignment=args.assignment, student=args.student, sandbox=args.sandbox,
                      keep_scratch=args.keep_scratch)
     print_table(rows)
@@ -88,7 +89,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .autograde import DEFAULT_TIMEOUT
+    from .autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
     from .sandbox import MODES
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and report.html go")
     p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel notebooks (default: CPU count)")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
+                   help=f"time limit for a whole notebook (default {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
     p.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")

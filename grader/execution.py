@@ -13,6 +13,7 @@ Given a trusted kernel, it runs the test cells there and everything else in the 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -61,6 +62,7 @@ class GradedExecute(Execute):
     cell_output_bytes = Int(2 * 2**20, help="Output bytes kept per cell; the rest is dropped").tag(config=True)
     shutdown_kernel = Unicode("immediate").tag(config=True)
     reference_objects = Dict(help="integrity.reference_objects(), computed once by the grader").tag(config=True)
+    notebook_timeout = Int(0, help="Seconds for the whole notebook (0: no limit beyond the cells')").tag(config=True)
     trusted = Any(None, help="The worker's TrustedKernel: test cells run there (None: in the student's kernel)").tag(config=True)
     exercises = Dict(help="Exercise name -> function, class or module: the proxies in the trusted kernel").tag(config=True)
     trusted_setup = List(Unicode(), help="Sources of the setup cells the trusted kernel runs").tag(config=True)
@@ -92,6 +94,8 @@ class GradedExecute(Execute):
         self._last_code_cell = code[-1] if code else -1
         self._pair = None
         self._verdicts: dict[str, bool] = {}
+        self._cell_limit = getattr(self, "_cell_limit", None) or self.timeout
+        self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
 
     def record(self) -> dict:
         """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts."""
@@ -114,10 +118,12 @@ class GradedExecute(Execute):
         """Execute one cell unless the kernel is gone; never let one cell end the notebook."""
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
+        label = self._cell_label(cell, index)
+        if not self._stopped and not self._within_notebook_limit(label, index):
+            self._kill_kernel()
         if self._stopped:
             cell.outputs = [error_output("CellNotRun", self._stopped)]
             return cell, resources
-        label = self._cell_label(cell, index)
         self._interrupted_at_limit = False
         try:
             self._audit.before_cell(cell, index)
@@ -149,6 +155,24 @@ class GradedExecute(Execute):
             self._kill_kernel()
         return cell, resources
 
+    def limit_words(self) -> str:
+        """The limit the running cell had, in words."""
+        if self.timeout < self._cell_limit:
+            return f"the {self.timeout} s the notebook's {self.notebook_timeout} s limit left it"
+        return f"{self.timeout} s"
+
+    def _within_notebook_limit(self, label: str, index: int) -> bool:
+        """Give the next cell the time the notebook has left (at most the per-cell limit); False when none is left."""
+        if self._deadline is None:
+            return True
+        left = self._deadline - time.monotonic()
+        if left < 1:
+            self._event("timeout", index, f"the notebook ran past its {self.notebook_timeout} s limit before {label}")
+            self._stopped = f"not run: the notebook ran past its {self.notebook_timeout} s limit"
+            return False
+        self.timeout = int(min(self._cell_limit, left))
+        return True
+
     # -- test cells in the trusted kernel ---------------------------------------------------------
 
     def _run_test_cell(self, cell, index: int, label: str) -> None:
@@ -169,7 +193,7 @@ class GradedExecute(Execute):
             raise TrustedKernelFailed("stopped answering") from None
         self._verdicts[cells.grade_id(cell)] = outcome["passed"]
         if outcome["ename"] == TIMEOUT_ENAME:
-            self._event("timeout", index, f"{label} exceeded {self.timeout} s and was interrupted")
+            self._event("timeout", index, f"{label} exceeded {self.limit_words()} and was interrupted")
         if outcome["student_stuck"]:
             self._kill_kernel()
             if not self._stopped:
@@ -236,7 +260,7 @@ class GradedExecute(Execute):
         reply = kwargs["execute_reply"]["content"]
         if reply.get("status") == "error" and reply.get("ename") == TIMEOUT_ENAME:
             index = kwargs["cell_index"]
-            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.timeout} s and was interrupted")
+            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.limit_words()} and was interrupted")
 
     def process_message(self, msg, cell, cell_index):
         """Keep at most `cell_output_bytes` per cell of whatever the kernel sends, counted as it arrives.

@@ -18,6 +18,7 @@ from nbformat.v4 import new_output
 from traitlets import Bool, List, Unicode
 
 from .hidden import scrub
+from .safepage import put_math, safe, take_math
 from .results import Row
 from .statuses import status
 
@@ -81,13 +82,16 @@ class _SharedBytecode(BytecodeCache):
 
 
 class FeedbackExporter(HTMLExporter):
-    """nbgrader's feedback exporter, made cheaper: templates compiled once per process, not per page,
-    and no second parse of the page.
+    """nbgrader's feedback exporter, made safe and cheaper.
 
-    HTMLExporter re-parses every page with BeautifulSoup to add accessibility attributes to the
-    markup of JupyterLab's template; nbgrader's feedback template has none of it, and the parse costs
-    as much as the rendering. `with_banner` gives images their alt text instead.
+    Safe: student markdown is sanitised, maths is rendered to MathML when the page is built, and the page
+    runs no script (safepage.py). Cheaper: templates compiled once per process, not per page, and no
+    second parse of the page (HTMLExporter re-parses every page with BeautifulSoup to add accessibility
+    attributes to the markup of JupyterLab's template; nbgrader's feedback template has none of it, and
+    the parse costs as much as the rendering; `feedback_page` gives images their alt text instead).
     """
+
+    sanitize_html = Bool(True).tag(config=True)
 
     def _create_environment(self):
         environment = super()._create_environment()
@@ -105,7 +109,12 @@ class FeedbackExporter(HTMLExporter):
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type",
                              WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-        return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        found: dict[str, str] = {}
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                cell.source = take_math(cell.source, found)
+        page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+        return safe(put_math(page, found)), resources
 
 
 def banner(row: Row) -> str:
@@ -132,8 +141,8 @@ def feedback_page(page: str, row: Row) -> str:
 
 def notice_page(title: str, row: Row) -> str:
     """A feedback page for a row that has no graded notebook to show."""
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
-            f"<body><h1>{html.escape(title)}</h1>{banner(row)}</body></html>")
+    return safe(f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head>"
+                f"<body><h1>{html.escape(title)}</h1>{banner(row)}</body></html>")
 
 
 def error_page(title: str, row: Row) -> str:

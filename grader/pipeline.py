@@ -29,6 +29,7 @@ class KernelSettings:
     trusted kernel that runs its test cells (None: they run in the student's kernel)."""
 
     timeout: int
+    notebook_timeout: int
     sandbox: str
     uid: int
     threads: int
@@ -54,6 +55,7 @@ def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings, facts:
     c = Config()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
     c.GradedExecute.timeout = kernel.timeout
+    c.GradedExecute.notebook_timeout = kernel.notebook_timeout
     c.GradedExecute.startup_timeout = STARTUP_TIMEOUT
     c.GradedExecute.shutdown_kernel = "immediate"  # a disposable sandbox: a graceful exit costs ~2 s and saves nothing
     c.GradedExecute.record_path = str(record)

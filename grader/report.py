@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import layout
 from .results import Row
+from .safepage import safe
 from .statuses import STATUSES, report_css
 
 
@@ -147,5 +148,5 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
 
 def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> Path:
     path = out / "report.html"
-    path.write_text(render(rows, unplaced, warning))
+    path.write_text(safe(render(rows, unplaced, warning)))
     return path

@@ -22,6 +22,8 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, Unicode
 
+from . import confine
+
 MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
@@ -193,8 +195,27 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_pre_start_kernel(self, **kw):
         # Interrupt over the control channel: a signal would hit bubblewrap, not the kernel.
         self.kernel_spec.interrupt_mode = "message"
+        if self.mode == "bwrap" and self.run_dir and not getattr(self, "_mounted", False):
+            # Before the connection file is written into it: the run folder becomes a small tmpfs.
+            self._mounted = confine.mount_run_folder(Path(self.run_dir), self._kernel_uid())
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         return cmd, kw
+
+    async def _async_cleanup_resources(self, restart: bool = False) -> None:
+        """Kill what is left of the kernel's process tree, remove its group, unmount its run folder."""
+        await super()._async_cleanup_resources(restart=restart)
+        group = getattr(self, "_group", None)
+        if group is not None:
+            group.remove()
+            self._group = None
+        if getattr(self, "_mounted", False) and not restart:
+            confine.unmount_run_folder(Path(self.run_dir))
+            self._mounted = False
+
+    def out_of_memory(self) -> bool:
+        """Whether the memory limit of the kernel's process tree was hit."""
+        group = getattr(self, "_group", None)
+        return bool(group and group.out_of_memory())
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw):
         limits = Limits(memory_bytes=self.memory_bytes, processes=self.processes)
@@ -210,7 +231,15 @@ class SandboxedKernelManager(AsyncKernelManager):
         # The kernel's own stdout/stderr (not the notebook's output) go to a log for debugging.
         log = open(os.path.join(self.run_dir, "kernel.log"), "ab")
         kw["stdout"] = kw["stderr"] = log
-        kw["preexec_fn"] = limits.apply
+        group = confine.KernelGroup(self.memory_bytes, self.processes) if self.mode == "bwrap" and confine.version() else None
+        self._group = group
+
+        def confine_child() -> None:  # in the child, before it becomes the kernel
+            limits.apply()
+            if group is not None:
+                group.join()
+
+        kw["preexec_fn"] = confine_child
         uid = self._kernel_uid()
         if uid is not None:  # the kernel's uid must read its connection file and create sockets
             os.chown(self.run_dir, uid, uid)

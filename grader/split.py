@@ -123,6 +123,7 @@ class KernelPair:
     async def run_test(self, cell: NotebookNode, index: int) -> dict:
         """Run one test cell in the trusted kernel while the student kernel serves it; what happened."""
         self.relay.begin_cell()
+        self.tests.timeout = self.executor.timeout  # what the notebook's own limit leaves for this cell
         serve = f"{STUDENT_SIDE}.serve({str(self.relay.student_path)!r})"
         serve_id = self.executor.kc.execute(serve, store_history=False, allow_stdin=False, stop_on_error=False)
         printed: list[str] = []

@@ -49,6 +49,7 @@ class Settings:
     """How every notebook of one run is graded."""
 
     timeout: int
+    notebook_timeout: int = 0  # 0: only the per-cell limit
     sandbox: str = "bwrap"
     threads: int = 1
     sandbox_warning: str | None = None
@@ -141,8 +142,8 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         t0 = time.monotonic()
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
         with worker.kernel_uid() as uid:
-            kernel = KernelSettings(settings.timeout, settings.sandbox, uid, settings.threads, settings.reference_objects,
-                                    trusted)
+            kernel = KernelSettings(settings.timeout, settings.notebook_timeout, settings.sandbox, uid, settings.threads,
+                                    settings.reference_objects, trusted)
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, kernel)
         timings["autograde"] = time.monotonic() - t0
         cells = cell_results(facts, gradebook_scores(private, notebook))
