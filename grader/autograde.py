@@ -203,6 +203,8 @@ def grade_notebook(job: Job, index: int, settings: Settings) -> Row:
             if settings.sandbox_warning:
                 detail = "; ".join(filter(None, [detail, settings.sandbox_warning]))
             row = Row(job.student, nb.assignment, nb.name, score, facts(nb).max_score, status, detail, cells)
+        if job.detail:  # how a renamed file was placed
+            row.detail = "; ".join(filter(None, [job.detail, row.detail]))
         t0 = time.monotonic()
         write_feedback(job, row, settings, course_dir, withhold=voided)
         timings["feedback"] = time.monotonic() - t0

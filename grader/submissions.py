@@ -12,6 +12,7 @@ import nbformat
 from . import layout
 from .layout import IGNORED_NAMES, Notebook
 from .integrity import scan_source
+from .matching import tolerant_matches
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -57,10 +58,14 @@ def collect(submissions: Path, notebooks: list[Notebook], students: list[str]) -
         folder = submissions / student
         files = files_under(folder) if folder.is_dir() else []
         rels = {str(p.relative_to(folder)): p for p in files}
+        renamed = tolerant_matches(rels, notebooks)  # `seq2seq (1).ipynb` and such, placed with a detail
         for nb in notebooks:
             key = f"{nb.assignment}/{nb.filename}"
             if key in rels:
                 jobs.append(Job(student, nb, rels[key]))
+                continue
+            if nb.key in renamed:
+                jobs.append(Job(student, nb, rels[renamed[nb.key][0]], detail=renamed[nb.key][1]))
                 continue
             found = sorted(r.split("/", 1)[1] for r in rels if r.startswith(nb.assignment + "/"))
             if (folder / nb.assignment).is_dir():
@@ -68,7 +73,8 @@ def collect(submissions: Path, notebooks: list[Notebook], students: list[str]) -
                 jobs.append(Job(student, nb, None, "missing", f"{student}/{nb.assignment}: no notebook named {nb.filename}{listing}"))
             else:
                 jobs.append(Job(student, nb, None, "not_submitted", f"{student}: no folder {nb.assignment}/"))
-        strays = [r for r in rels if r not in expected and not r.startswith(others)]
+        used = {rel for rel, _ in renamed.values()}
+        strays = [r for r in rels if r not in expected and r not in used and not r.startswith(others)]
         if strays:
             unplaced[student] = sorted(strays)
     return jobs, unplaced
