@@ -133,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
+
+    from .lms_cli import add_commands  # collect, export: the LMS round trip
+    add_commands(sub)
     return parser
 
 
