@@ -24,11 +24,12 @@ from pathlib import Path
 import nbformat
 from traitlets.config import Config
 
-from . import layout, release, report, results
+from . import layout, manifest, release, report, results
 from .course import GraderError, PreparedCourse, api, cached_course, check, read_grades
 from .feedback import banner, feedback_config, standalone, with_banner
 from .hidden import secrets_of
 from .integrity import reference_objects
+from .overrides import apply_overrides, read_overrides
 from .layout import Notebook
 from .progress import Progress
 from .results import CellResult, Row
@@ -278,6 +279,8 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     if out == submissions or submissions in out.parents:
         raise GraderError(f"--out {out} is inside {submissions}: the submissions folder is never written to; choose another")
     notebooks, students = select(submissions, assignment, student)
+    collected = manifest.for_autograde(submissions, [nb.assignment for nb in notebooks])  # from `collect`, if any
+    students = manifest.students_to_grade(students, collected, student)  # + roster students without a folder
     mode, warning = resolve_mode(sandbox)
     workers = max(1, workers or os.cpu_count() or 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -301,6 +304,8 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         else:
             shutil.rmtree(scratch, ignore_errors=True)
     rows = results.load_all(out)
+    rows = manifest.annotate(apply_overrides(rows, read_overrides(out)), collected)  # overrides, late, submitted_at
+    manifest.copy_into(out, submissions)  # for `export`
     results.write_csv(out, rows)
-    report.write(out, rows, results.load_unplaced(out), warning)
+    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning)
     return rows

@@ -23,7 +23,7 @@ STATUSES = {
     "tampered": "grade or test cells deleted, duplicated or renamed, or cheating detected",
     "error": "the grader itself failed on this notebook (a bug: see the detail); score 0",
 }
-CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
+CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "late", "submitted_at"]
 
 
 @dataclass
@@ -51,6 +51,8 @@ class Row:
     cells: list[CellResult] = field(default_factory=list)
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
+    late: str = ""  # from the collect manifest: "true", "false", or "" when the LMS did not say
+    submitted_at: str = ""  # ISO 8601, from the collect manifest
 
     def csv_row(self) -> dict[str, str]:
         values = asdict(self)
