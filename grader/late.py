@@ -69,7 +69,7 @@ def lateness(submitted_at: datetime | None, flag: bool | None, due: datetime | N
         return Lateness(True, days, f"submitted {submitted_at:%Y-%m-%d %H:%M}, {days} day(s) after "
                                     f"the deadline {due:%Y-%m-%d %H:%M}")
     if flag:
-        return Lateness(True, None, "late per the LMS (no submission time to count days)")
+        return Lateness(True, None, "marked late by the LMS, no submission time")
     return Lateness(False, None, "" if flag is None else "on time per the LMS")
 
 
