@@ -91,7 +91,8 @@ def explain(filename: str, notebook: str) -> str:
     if copy_number(stem) or COPY_OF.match(stem):
         kind = "renamed with a copy mark"
     elif stem.lower() == notebook.lower():
-        kind = "another case"
+        same = PurePosixPath(filename).name.lower() == f"{notebook}.ipynb".lower()
+        kind = "another case" if same else "saved with another extension"
     else:
         kind = "another spelling"
     return f"{PurePosixPath(filename).name!r} taken as {notebook}.ipynb ({kind})"
