@@ -43,12 +43,16 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     """`make demo`'s path, on the last assignment: collect, autograde (real kernels), export for Canvas."""
     last = layout.available()[-1]
     out = tmp_path / "out"
+    out.mkdir()
+    (out / "overrides.csv").write_text("student,assignment,notebook,score,reason\n"
+                                       f"cat,{last.assignment},{last.name},5,resent the file intact by email\n")
     rows = round_trip(out, timeout=20, workers=2, assignments=[last.assignment])
     got = {r.student_id: r for r in rows}
     assert set(got) == {"ada", "ben", "cat", "dan"}
     assert got["ada"].status == "graded" and got["ada"].score == got["ada"].max_score > 0
     assert got["ben"].status == "graded" and "bilstm_tagger (1).ipynb" in got["ben"].detail
     assert got["cat"].status == "invalid_notebook" and got["dan"].status == "not_submitted"
+    assert got["cat"].score == 5 and "set to 5 by the instructor: resent the file" in got["cat"].detail
     with (out / "grades.csv").open() as f:
         grades = {r["student_id"]: r for r in csv.DictReader(f)}
     assert grades["ada"]["late"] == "false" and grades["dan"]["late"] == ""
@@ -59,8 +63,13 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     assert points[0] == "    Points Possible" and float(points[5]) == got["ada"].max_score
     scores = {r[2]: r[5] for r in students}
     assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": f"{got['ben'].max_score:.2f}",
-                      "cat": "0.00", "dan": "0.00"}
+                      "cat": "5.00", "dan": "0.00"}
     report = (out / "report.html").read_text()
-    assert "dan" in report
+    assert "dan" in report and "resent the file intact" in report
     printed = capsys.readouterr().out
     assert "on the roster without a submission (autograde gives them not_submitted rows): dan" in printed
+
+    # the override survives regrading that student
+    from grader.autograde import autograde
+    again = {r.student_id: r for r in autograde(out / "collected", out, student=["cat"], assignment=[last.assignment])}
+    assert again["cat"].score == 5 and again["ada"].score == got["ada"].score
