@@ -12,7 +12,7 @@ import os
 import re
 import stat
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -112,6 +112,22 @@ class Export:
         if len(data) > limit:
             raise TooLarge(f"holds more than {limit:,} bytes (the limit for one file)")
         return data
+
+    def common_folder(self) -> str | None:
+        """The one folder every entry is in, if there is one."""
+        tops = {e.parts[0] for e in self.entries if len(e.parts) > 1}
+        if len(tops) == 1 and all(len(e.parts) > 1 for e in self.entries):
+            return tops.pop()
+        return None
+
+    def within(self, folder: str) -> None:
+        """Read the export from `folder` inside it, as if that were its root."""
+        cut = len(folder) + 1
+        self.entries = [replace(e, name=e.name[cut:]) for e in self.entries if e.name.startswith(folder + "/")]
+        self.skipped = [s[cut:] if s.startswith(folder + "/") else s for s in self.skipped]
+        self.refused = [Refused(r.name[cut:], r.reason) if r.name.startswith(folder + "/") else r for r in self.refused]
+        if self._zip is None:
+            self.source = self.source / folder
 
     def close(self) -> None:
         if self._zip is not None:

@@ -29,8 +29,8 @@ from .course import GraderError, PreparedCourse, api, cached_course, check, read
 from .feedback import banner, feedback_config, standalone, with_banner
 from .hidden import secrets_of
 from .integrity import reference_objects
-from .overrides import apply_overrides, read_overrides
 from .layout import Notebook
+from .overrides import apply_overrides, read_overrides
 from .progress import Progress
 from .results import CellResult, Row
 from .sandbox import resolve_mode

@@ -17,7 +17,7 @@ from pathlib import Path
 from . import archive, layout, lms, manifest
 from .archive import Export, Limits, Refused
 from .lms import LmsError, Submitted, Unrecognized
-from .matching import Match, place
+from .matching import place
 from .roster import Roster, Student
 from .times import iso, parse_time
 
@@ -168,6 +168,9 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
     if export_path.is_dir() and (into == export_path or export_path in into.parents):
         raise LmsError(f"--into {into} is inside the export {export_path}; choose a folder outside it")
     with archive.open_export(export_path, limits) as export:
+        top = export.common_folder()
+        if top and lms.detect(export.entries) is None:
+            export.within(top)  # the LMS's files, unzipped or zipped again inside one folder
         kind = lms_name or lms.detect(export.entries)
         if kind is None:
             raise LmsError(f"{export_path}: cannot tell which LMS exported this (no Canvas file names, Moodle "

@@ -280,3 +280,20 @@ def test_cli_not_a_zip(tmp_path, capsys):
     bogus.write_bytes(b"%PDF-1.4")
     assert main(["collect", str(bogus), "--assignment", SEQ, "--into", str(tmp_path / "s")]) == 2
     assert "not a zip file" in capsys.readouterr().err
+
+
+def test_an_export_inside_one_folder_is_found(tmp_path):
+    """The instructor unzipped Canvas's zip into `submissions/` and zipped that folder again."""
+    export = write_zip(tmp_path / "rezipped.zip", {
+        "submissions/" + canvas("lovelaceada", 101, 5001, "seq2seq.ipynb"): notebook_bytes("ada"),
+        "submissions/.DS_Store": b"x",
+    })
+    into = tmp_path / "into"
+    result = collect(export, SEQ, into)
+    assert result.lms == "canvas" and tag_of(into / "101/02_seq2seq/seq2seq.ipynb") == "ada"
+    assert result.skipped == [".DS_Store"]
+    unzipped = tmp_path / "downloads"
+    (unzipped / "submissions").mkdir(parents=True)
+    (unzipped / "submissions" / canvas("babbageben", 102, 5002, "seq2seq.ipynb")).write_bytes(notebook_bytes("ben"))
+    result = collect(unzipped, SEQ, tmp_path / "into2")
+    assert tag_of(tmp_path / "into2/102/02_seq2seq/seq2seq.ipynb") == "ben"
