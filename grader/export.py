@@ -171,7 +171,8 @@ def canvas_columns(gradebook: Roster, assignments: list[str], mapping: dict[str,
             hits = [c for c in columns if _words(CANVAS_ASSIGNMENT.match(c).group(1)) == _words(assignment)]
             if len(hits) != 1:
                 raise LmsError(f"{gradebook.source}: no single column for {assignment}; pass "
-                               f'--map {assignment}="<title> (<id>)" (assignment columns: {listing})')
+                               f'--map {assignment}="<title> (<id>)", or name the assignments to export with '
+                               f"--assignment (assignment columns: {listing})")
         chosen[assignment] = hits[0]
     return chosen
 
