@@ -16,11 +16,12 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from . import layout, release, report, results
+from . import layout, manifest, release, report, results
 from .course import PreparedCourse, cached_course
 from .errors import GraderError
 from .integrity import reference_objects
 from .layout import Notebook
+from .overrides import apply_overrides, read_overrides
 from .progress import Progress
 from .results import Row
 from .sandbox import resolve_mode
@@ -107,6 +108,8 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     submissions, out = submissions.resolve(), out.resolve()
     check_folders(submissions, out)
     notebooks, students = select(submissions, assignment, student)
+    collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
+    students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
     mode, warning = resolve_mode(sandbox)
     workers = max(1, workers or os.cpu_count() or 1)
     out.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,8 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
             print(f"grading folders kept in {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
-    rows = results.load_all(out)
+    rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
+    manifest.copy_into(out, submissions)
     results.write_csv(out, rows)
-    report.write(out, rows, results.load_unplaced(out), warning)
+    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning)
     return rows

@@ -67,13 +67,14 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .autograde import autograde
     from .demo import rebuild
+    from .demo_lms import round_trip, write_canvas_exports
 
     if args.rebuild or not layout.DEMO_SUBMISSIONS.exists():
         rebuild()
-        print(f"wrote sample submissions to {layout.DEMO_SUBMISSIONS.relative_to(layout.ROOT)}")
-    rows = autograde(layout.DEMO_SUBMISSIONS, Path(args.out), timeout=args.timeout, workers=args.workers)
+        write_canvas_exports()  # demo/canvas: the same class as Canvas exports it
+        print(f"wrote sample submissions to {layout.DEMO_SUBMISSIONS.relative_to(layout.ROOT)} and demo/canvas")
+    rows = round_trip(Path(args.out), timeout=args.timeout, workers=args.workers)  # collect, autograde, export
     print_table(rows)
     print(f"\nfeedback in {Path(args.out) / 'feedback'}, class report {Path(args.out) / 'report.html'}")
     return 0
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("demo", help="grade the sample submissions in demo/submissions and print the grade table")
+    p = sub.add_parser("demo", help="collect the sample class from demo/canvas, grade it, export Canvas's import file "
+                                    "and print the grade table")
     p.add_argument("--out", default="demo/out", metavar="OUT")
     p.add_argument("--timeout", type=int, default=20, metavar="SECONDS")
     p.add_argument("--workers", type=int, default=None, metavar="N")
@@ -137,6 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
+
+    from .lms_cli import add_commands  # collect, export: the LMS round trip
+    add_commands(sub)
     return parser
 
 

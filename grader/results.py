@@ -13,7 +13,8 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail"]
+CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "late",
+               "submitted_at"]
 
 
 @dataclass
@@ -42,6 +43,8 @@ class Row:
     seconds: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
     traceback: str = ""  # the grader's own traceback, on an `error` row
+    late: str = ""  # from the collect manifest: "true", "false", or "" when the LMS did not say
+    submitted_at: str = ""  # ISO 8601, from the collect manifest
 
     def csv_row(self) -> dict[str, str]:
         values = asdict(self)

@@ -15,6 +15,7 @@ import nbformat
 from . import cells, layout
 from .integrity import scan_source
 from .layout import IGNORED_NAMES, Notebook
+from .matching import tolerant_matches
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -61,10 +62,14 @@ def locate(submissions: Path, notebooks: list[Notebook], students: list[str]) ->
         folder = submissions / student
         files = files_under(folder) if folder.is_dir() else []
         rels = {str(p.relative_to(folder)): p for p in files}
+        renamed = tolerant_matches(rels, notebooks)  # `seq2seq (1).ipynb` and such, placed with a detail
         for notebook in notebooks:
             key = f"{notebook.assignment}/{notebook.filename}"
             if key in rels:
                 found.append(Found(student, notebook, rels[key]))
+                continue
+            if notebook.key in renamed:
+                found.append(Found(student, notebook, rels[renamed[notebook.key][0]], detail=renamed[notebook.key][1]))
                 continue
             listed = sorted(r.split("/", 1)[1] for r in rels if r.startswith(notebook.assignment + "/"))
             if (folder / notebook.assignment).is_dir():
@@ -73,7 +78,8 @@ def locate(submissions: Path, notebooks: list[Notebook], students: list[str]) ->
                                    f"{student}/{notebook.assignment}: no notebook named {notebook.filename}{listing}"))
             else:
                 found.append(Found(student, notebook, None, "not_submitted", f"{student}: no folder {notebook.assignment}/"))
-        strays = [r for r in rels if r not in expected and not r.startswith(others)]
+        used = {rel for rel, _ in renamed.values()}
+        strays = [r for r in rels if r not in expected and r not in used and not r.startswith(others)]
         if strays:
             unplaced[student] = sorted(strays)
     return found, unplaced

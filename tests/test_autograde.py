@@ -56,6 +56,8 @@ def build_class(subs: Path) -> None:
     write_submission(subs, "not_a_notebook", NB, '{"cells": "none", "metadata": {}}')
     (subs / "misnamed" / NB.assignment).mkdir(parents=True)
     nbformat.write(good, subs / "misnamed" / NB.assignment / "Packed Sequences (1).ipynb")
+    (subs / "only_a_script" / NB.assignment).mkdir(parents=True)
+    (subs / "only_a_script" / NB.assignment / "packed_sequences.py").write_text("print('exported as a script')")
     (subs / "nothing").mkdir()
     write_submission(subs, "deleted_test", NB, edited(good, "test_run_packed_hidden_lstm", lambda nb, i: nb.cells.pop(i)))
     write_submission(subs, "duplicated_test", NB, edited(
@@ -80,7 +82,8 @@ EXPECTED = {  # student: (status, score)
     "one_giant_print": ("output_limit", 3),  # a 100 MB message is dropped, the kernel stopped after the visible test
     "not_json": ("invalid_notebook", 0),
     "not_a_notebook": ("invalid_notebook", 0),
-    "misnamed": ("missing", 0),
+    "misnamed": ("graded", 10),  # a browser's copy mark and another case: placed, the detail says so
+    "only_a_script": ("missing", 0),
     "nothing": ("not_submitted", 0),
     "deleted_test": ("tampered", 10),
     "duplicated_test": ("tampered", 10),
@@ -126,7 +129,8 @@ def test_details_say_what_happened(graded):
     _, out = graded
     grades = read_grades_csv(out)
     detail = {s: r["detail"] for (s, _), r in grades.items()}
-    assert "Packed Sequences (1).ipynb" in detail["misnamed"]
+    assert "'Packed Sequences (1).ipynb' taken as packed_sequences.ipynb" in detail["misnamed"]
+    assert "packed_sequences.py" in detail["only_a_script"]
     assert "the kernel died while running cell" in detail["crash_mid_tests"]
     assert "(test_run_packed_hidden_lstm)" in detail["crash_mid_tests"]
     assert "deleted" in detail["deleted_test"]
@@ -151,7 +155,7 @@ def test_report_shows_plots_roster_failures_and_unplaced_files(graded):
     text = html_text(page)
     for student, (status, _) in EXPECTED.items():
         assert student in text
-    assert "Packed Sequences (1).ipynb" in text and "notes.txt" in text
+    assert "packed_sequences.py" in text and "notes.txt" in text
     assert "test_run_packed_hidden_lstm" in text  # pass rates per test cell
     assert "__MACOSX" not in text and ".hidden" not in text
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import struct
-import json
 
 import pytest
 import torch

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import re
-import resource
 import socket
 import subprocess
 import sys

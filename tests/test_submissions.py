@@ -38,9 +38,17 @@ def test_locate_finds_rows_for_every_student_and_notebook(tmp_path):
     assert students == ["ann", "bob", "cid"]
     found, unplaced = locate(tmp_path, [NB], students)
     assert [(f.student, f.path is not None, f.absent) for f in found] == [
-        ("ann", True, ""), ("bob", False, "missing"), ("cid", False, "not_submitted")]
-    assert "Packed (1).ipynb" in found[1].detail
-    assert unplaced == {"ann": ["notes.txt"], "bob": [f"{NB.assignment}/Packed (1).ipynb"]}
+        ("ann", True, ""), ("bob", True, ""), ("cid", False, "not_submitted")]
+    assert "'Packed (1).ipynb' taken as packed_sequences.ipynb" in found[1].detail, "a browser's rename is placed"
+    assert unplaced == {"ann": ["notes.txt"]}
+
+
+def test_a_folder_without_the_notebook_is_missing(tmp_path):
+    (tmp_path / "bob" / NB.assignment).mkdir(parents=True)
+    (tmp_path / "bob" / NB.assignment / "answers.py").write_text("x = 1")
+    found, unplaced = locate(tmp_path, [NB], ["bob"])
+    assert (found[0].absent, found[0].path) == ("missing", None) and "answers.py" in found[0].detail
+    assert unplaced == {"bob": [f"{NB.assignment}/answers.py"]}
 
 
 def test_a_linked_student_folder_is_not_a_student(tmp_path):

@@ -1,0 +1,75 @@
+"""The demo's Canvas round trip: the bundled zips are current, collect lays them out, and (slow) the
+whole of collect -> autograde -> export gives the grades an instructor expects."""
+
+from __future__ import annotations
+
+import csv
+import re
+import zipfile
+
+import pytest
+
+from grader import layout
+from grader.collect import collect
+from grader.demo_lms import COLUMNS, DEMO_CANVAS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
+from grader.roster import read_roster
+
+
+def test_bundled_canvas_exports_are_up_to_date():
+    """demo/canvas is what `python -m grader demo --rebuild` writes from demo/submissions."""
+    hint = "run `python -m grader demo --rebuild` and commit demo/canvas"
+    for assignment, files in canvas_entries().items():
+        with zipfile.ZipFile(DEMO_CANVAS / f"{assignment}.zip") as z:
+            assert {i.filename: z.read(i) for i in z.infolist()} == files, hint
+    assert (DEMO_CANVAS / GRADEBOOK).read_bytes().decode("utf-8") == gradebook_text(), hint
+
+
+def test_demo_zips_collect_as_expected(tmp_path):
+    into = tmp_path / "collected"
+    roster = read_roster(DEMO_CANVAS / GRADEBOOK)
+    results = {a: collect(DEMO_CANVAS / f"{a}.zip", a, into, roster) for a in COLUMNS}
+    placed = sorted(f"{p.student}/{a}/{p.notebook}" for a, r in results.items() for p in r.placed)
+    assert placed == sorted(f"{s}/{nb.assignment}/{nb.name}" for s in ("ada", "ben", "cat") for nb in layout.SERIES)
+    assert all(r.not_submitted == ["dan"] for r in results.values())
+    assert results["02_seq2seq"].students["ben"]["late"] is True
+    assert results["01_packed_sequences"].students["ben"]["late"] is False
+    assert [(u.student, u.reason) for u in results["01_packed_sequences"].unplaced] == [("cat", "not a notebook (.ipynb)")]
+    renamed = next(p for p in results["03_bilstm_tagger"].placed if p.student == "ben")
+    assert "'bilstm_tagger (1).ipynb' taken as bilstm_tagger.ipynb" in renamed.how
+
+
+@pytest.mark.slow
+def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
+    """`make demo`'s path, on the last assignment: collect, autograde (real kernels), export for Canvas."""
+    last = layout.available()[-1]
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "overrides.csv").write_text("student,assignment,notebook,score,reason\n"
+                                       f"cat,{last.assignment},{last.name},5,resent the file intact by email\n")
+    rows = round_trip(out, timeout=20, workers=2, assignments=[last.assignment])
+    got = {r.student_id: r for r in rows}
+    assert set(got) == {"ada", "ben", "cat", "dan"}
+    assert got["ada"].status == "graded" and got["ada"].score == got["ada"].max_score > 0
+    assert got["ben"].status == "graded" and "bilstm_tagger (1).ipynb" in got["ben"].detail
+    assert got["cat"].status == "invalid_notebook" and got["dan"].status == "not_submitted"
+    assert got["cat"].score == 5 and "set to 5 by the instructor: resent the file" in got["cat"].detail
+    with (out / "grades.csv").open() as f:
+        grades = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert grades["ada"]["late"] == "false" and grades["dan"]["late"] == ""
+    with (out / "canvas_import.csv").open(newline="") as f:
+        header, points, *students = list(csv.reader(f))
+    assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
+    assert re.match(r"^(.*)\s\((\d+)\)$", header[5]) and header[5] == COLUMNS[last.assignment]
+    assert points[0] == "    Points Possible" and float(points[5]) == got["ada"].max_score
+    scores = {r[2]: r[5] for r in students}
+    assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": f"{got['ben'].max_score:.2f}",
+                      "cat": "5.00", "dan": "0.00"}
+    report = (out / "report.html").read_text()
+    assert "dan" in report and "resent the file intact" in report
+    printed = capsys.readouterr().out
+    assert "on the roster without a submission (autograde gives them not_submitted rows): dan" in printed
+
+    # the override survives regrading that student
+    from grader.autograde import autograde
+    again = {r.student_id: r for r in autograde(out / "collected", out, student=["cat"], assignment=[last.assignment])}
+    assert again["cat"].score == 5 and again["ada"].score == got["ada"].score
