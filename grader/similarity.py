@@ -129,10 +129,26 @@ def _fingerprint(name: str, code: str, boilerplate: list[int]):
                            fp=io.StringIO(code))
 
 
-def _spans(slices) -> tuple[tuple[int, int], ...]:
+def _spans(slices, code: str) -> tuple[tuple[int, int], ...]:
+    """copydetect's slices as (start, end) offsets into `code`, the cell rules cut out of them."""
     if len(slices) == 0 or len(slices[0]) == 0:
         return ()
-    return tuple((int(a), int(b)) for a, b in zip(slices[0], slices[1]))
+    rules = [(m, m + len(RULE) + 1) for m in _occurrences(code, RULE)]
+    found = []
+    for start, end in zip(slices[0], slices[1]):
+        pieces = [(int(start), int(end))]
+        for r0, r1 in rules:
+            pieces = [p for a, b in pieces for p in ((a, min(b, r0)), (max(a, r1), b)) if p[0] < p[1]]
+        found += [(a, b) for a, b in pieces if code[a:b].strip()]
+    return tuple(found)
+
+
+def _occurrences(text: str, part: str) -> list[int]:
+    found, at = [], text.find(part)
+    while at >= 0:
+        found.append(at)
+        at = text.find(part, at + len(part))
+    return found
 
 
 def _match(a: str, fa, b: str, fb) -> Match | None:
@@ -144,7 +160,7 @@ def _match(a: str, fa, b: str, fb) -> Match | None:
     if not shared:
         return None
     shares = (min(1.0, float(share_a)), min(1.0, float(share_b)))
-    return Match(a, b, max(shares), shares, int(shared), (fa.raw_code, fb.raw_code), (_spans(slices_a), _spans(slices_b)))
+    return Match(a, b, max(shares), shares, int(shared), (fa.raw_code, fb.raw_code), (_spans(slices_a, fa.raw_code), _spans(slices_b, fb.raw_code)))
 
 
 def compare(students: dict[str, dict[str, str]], template: list[str], reference: dict[str, str],

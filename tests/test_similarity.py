@@ -34,6 +34,7 @@ def test_same_answer_renamed_and_reformatted_is_flagged(released):
     first = "".join(match.code[0][a:b] for a, b in match.spans[0])
     second = "".join(match.code[1][a:b] for a, b in match.spans[1])
     assert "nn.GRUCell" in first and "nn.GRUCell" in second and "gru_cell" in second
+    assert similarity.RULE not in first + second, "the rules between cells are never marked as shared"
     assert found.reference == [], "this answer is not the reference's"
 
 
