@@ -64,7 +64,7 @@ def items_html(analyses: list[NotebookItems]) -> str:
         for i in nb.items:
             rate = f"{i.passed}/{i.students} ({100 * i.pass_rate:.0f}%)" if i.students else "–"
             if i.discrimination is None:
-                disc = esc(i.note or "–")
+                disc = "–" if nb.absent else esc(i.note or "–")
             else:
                 disc = f"{i.discrimination:+.2f}"
             flag = f'<span class="flag-word">{esc(i.flag)}</span>' if i.flag else ""
@@ -76,7 +76,8 @@ def items_html(analyses: list[NotebookItems]) -> str:
 
 
 def _distribution(distribution: dict[float, int]) -> str:
-    return ", ".join(f"{points:g} pt: {count}" for points, count in distribution.items())
+    """`0 pt: 8, 2 pt: 1`: how many students earned each number of points (none left out)."""
+    return ", ".join(f"{points:g} pt: {count}" for points, count in distribution.items() if count)
 
 
 def exercises_html(analyses: list[NotebookItems]) -> str:
@@ -90,7 +91,7 @@ def exercises_html(analyses: list[NotebookItems]) -> str:
     if not body:
         return "<h2>Exercises</h2><p>No notebook ran.</p>"
     return ("<h2>Exercises</h2><p>Points per exercise over the notebooks that ran (voided ones not counted); "
-            "the distribution lists how many students earned each number of points.</p>" +
+            "the distribution lists how many students earned each number of points (the figures above draw it).</p>" +
             _table(["notebook", "exercise", "points", "students", "mean", "median", "distribution"], body))
 
 
