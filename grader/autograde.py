@@ -26,14 +26,17 @@ from traitlets.config import Config
 
 from . import layout, release, report, results
 from .course import GraderError, PreparedCourse, api, cached_course, check, read_grades
-from .feedback import banner, feedback_config, standalone, with_banner
+from .feedback import STATUS_TEXT, banner, feedback_config, standalone, with_banner
 from .hidden import secrets_of
 from .integrity import reference_objects
 from .layout import Notebook
 from .progress import Progress
 from .results import CellResult, Row
+from .report_sections import run_settings
 from .sandbox import resolve_mode
+from .similarity import of_submissions
 from .submissions import InvalidNotebook, Job, Repaired, collect, load, repair, students_in
+from .summary import summarised
 
 NBGRADER_STUDENT = "student"  # each notebook is graded in its own course, always as this student
 FIRST_UID = 20000  # kernels run as FIRST_UID + job index when the grader is root
@@ -166,7 +169,11 @@ def write_feedback(job: Job, row: Row, settings: Settings, course_dir: Path | No
         nbg = api(course_dir, feedback_config(info.secrets, list(info.hidden_cells), withhold))
         result = nbg.generate_feedback(nb.assignment, NBGRADER_STUDENT)
         html_file = course_dir / "feedback" / NBGRADER_STUDENT / nb.assignment / f"{nb.name}.html"
-        if result.get("success") and html_file.exists():
+        graded = course_dir / "autograded" / NBGRADER_STUDENT / nb.assignment / nb.filename
+        if result.get("success") and html_file.exists() and graded.exists():  # the summary replaces the banner
+            page = summarised(with_banner(html_file.read_text(), ""), nbformat.read(graded, as_version=4), row,
+                              info.secrets, STATUS_TEXT.get(row.status, ""), withhold)
+        elif result.get("success") and html_file.exists():
             page = with_banner(html_file.read_text(), notice)
     dest.write_text(page or standalone(f"{nb.key}: feedback for {job.student}", notice))
 
@@ -300,5 +307,6 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
             shutil.rmtree(scratch, ignore_errors=True)
     rows = results.load_all(out)
     results.write_csv(out, rows)
-    report.write(out, rows, results.load_unplaced(out), warning)
+    report.write(out, rows, results.load_unplaced(out), warning, settings=run_settings(timeout, mode),
+                 similarity=of_submissions(submissions, layout.available()))
     return rows
