@@ -3,23 +3,24 @@
 Each student's solution cells of a notebook are fingerprinted together, as one document: one exercise
 alone is a few lines, too little to tell copying from the obvious way to write it. Two lists come out:
 
-- *pairs*: two students whose documents share more than `PAIR_THRESHOLD` of their code, not counting
+- *pairs*: two students one of whose documents shares at least `PAIR_THRESHOLD` of its code with the other, not counting
   what everyone shares anyway: the released notebook's code (signatures, docstrings, given cells) and
   the reference solution;
 - *reference*: students whose code matches the reference solution (the released code not counted),
   where a leaked solution shows up.
 
-Fingerprinting is copydetect's (PyPI `copydetect`, pinned in pyproject.toml): token-based winnowing
+Fingerprinting is the `copydetect` package's (pinned in pyproject.toml): token-based winnowing
 (Schleimer, Wilkerson and Aiken 2003, the algorithm behind MOSS). Its Pygments tokenizer drops comments
 and whitespace and replaces every name by one letter, so renaming variables and reformatting change
 nothing, and its boilerplate filter removes any fingerprint of the released code. It is pure Python
 (its dependencies are numpy, matplotlib, jinja2, pygments and tqdm; only tqdm is new here) and exposes
 the fingerprint and the comparison as functions (`CodeFingerprint`, `compare_files`), so no files and
-no report of its own are needed. Alternatives looked at: Dolos (JavaScript, a server), JPlag (Java),
-pycode_similar (compares ASTs function by function, no boilerplate filter).
+no report of its own are needed. Alternatives considered: Dolos (JavaScript) and JPlag (Java), both
+outside this Python environment. copydetect hashes with Python's `hash()`, so fingerprints are only
+comparable within one process: `compare` makes all of them itself.
 
 `compare` is pure: plain strings in, a `Similarity` out; `solution_sources` and `template_sources`
-read the cells out of notebooks.
+read the cells out of notebooks; `of_submissions` does it all for a folder of submissions.
 """
 
 from __future__ import annotations
