@@ -8,9 +8,8 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from . import layout
+from . import items, layout, report_sections
 from .results import STATUSES, Row
-from . import items, report_sections
 
 
 def _figure_png(fig) -> str:

@@ -43,42 +43,52 @@ def _top(page, heading: str) -> float:
         return h ? h.getBoundingClientRect().top + window.scrollY : null; }""", heading)
 
 
-def take(out: Path, dest: Path = SCREENSHOTS) -> list[Path]:
+def take(out: Path, dest: Path = SCREENSHOTS, browser=None) -> list[Path]:
     """From the demo's OUT folder: dest/report.png (the report's top), dest/report-analysis.png (item
-    analysis, exercises, roster) at desktop width, and dest/feedback.png (one student's page on a phone)."""
+    analysis, exercises, roster) at desktop width, and dest/feedback.png (one student's page on a phone).
+    `browser`: a Playwright browser to use instead of launching one."""
     student, nb = FEEDBACK
     report = out / "report.html"
     feedback = out / "feedback" / student / nb.assignment / f"{nb.name}.html"
     for path in (report, feedback):
         if not path.exists():
             raise GraderError(f"{path}: not found; run `make demo` (or `python -m grader demo --out {out}`) first")
-    if not CHROMIUM.exists():
+    if browser is None and not CHROMIUM.exists():
         raise GraderError(f"no Chromium at {CHROMIUM}: apt-get install chromium")
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
         raise GraderError("playwright is not installed: pip install -e '.[dev]'") from None
     dest.mkdir(parents=True, exist_ok=True)
-    shots = []
+    if browser is not None:
+        return _shoot(browser, report, feedback, dest)
     with sync_playwright() as p:
         browser = launch(p)
         try:
-            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-            offline(page)
-            page.goto(report.resolve().as_uri(), wait_until="load")
-            for name, (first, after) in REPORT_PARTS.items():
-                top, end = _top(page, first), _top(page, after)
-                if top is None or end is None:
-                    raise GraderError(f"{report}: no section {first!r} or {after!r}; is it this grader's report?")
-                top = max(0, top - 16)
-                shots.append(dest / name)
-                page.screenshot(path=shots[-1], full_page=True,
-                                clip={"x": 0, "y": top, "width": WIDTH, "height": min(MAX_HEIGHT, end - top)})
-            phone = browser.new_context(viewport=PHONE, is_mobile=True, device_scale_factor=2).new_page()
-            offline(phone)
-            phone.goto(feedback.resolve().as_uri(), wait_until="load")
-            shots.append(dest / "feedback.png")
-            phone.screenshot(path=shots[-1])
+            return _shoot(browser, report, feedback, dest)
         finally:
             browser.close()
+
+
+def _shoot(browser, report: Path, feedback: Path, dest: Path) -> list[Path]:
+    shots = []
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    offline(page)
+    page.goto(report.resolve().as_uri(), wait_until="load")
+    for name, (first, after) in REPORT_PARTS.items():
+        top, end = _top(page, first), _top(page, after)
+        if top is None or end is None:
+            raise GraderError(f"{report}: no section {first!r} or {after!r}; is it this grader's report?")
+        top = max(0, top - 16)
+        shots.append(dest / name)
+        page.screenshot(path=shots[-1], full_page=True,
+                        clip={"x": 0, "y": top, "width": WIDTH, "height": min(MAX_HEIGHT, end - top)})
+    page.close()
+    phone = browser.new_context(viewport=PHONE, is_mobile=True, device_scale_factor=2)
+    page = phone.new_page()
+    offline(page)
+    page.goto(feedback.resolve().as_uri(), wait_until="load")
+    shots.append(dest / "feedback.png")
+    page.screenshot(path=shots[-1])
+    phone.close()
     return shots

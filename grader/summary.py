@@ -51,7 +51,7 @@ VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">
 
 
 @dataclass(frozen=True)
-class TestLine:
+class Verdict:
     """One test cell as the summary shows it."""
 
     grade_id: str
@@ -103,8 +103,8 @@ def failure_message(outputs: list, secrets: frozenset[str]) -> str:
     return "no error message: the cell did not run to the end (see the status above)"
 
 
-def test_lines(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozenset[str],
-               withhold: bool = False) -> list[TestLine]:
+def verdicts(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozenset[str],
+               withhold: bool = False) -> list[Verdict]:
     """Every test of the row, in notebook order, with its description and, for a failure, its message."""
     graded = {}
     for cell in nb.cells:
@@ -118,9 +118,9 @@ def test_lines(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: froz
         passed = result.score >= result.max_score
         message = ""
         if not passed and not withhold:
-            message = failure_message(cell.get("outputs", []) if cell is not None else [], secrets) if cell is not None \
-                else "this test cell is missing from the notebook"
-        found.append(TestLine(result.grade_id, result.exercise, text or result.grade_id, result.score,
+            message = ("this test cell is missing from the notebook" if cell is None
+                       else failure_message(cell.get("outputs", []), secrets))
+        found.append(Verdict(result.grade_id, result.exercise, text or result.grade_id, result.score,
                               result.max_score, passed, message))
     return found
 
@@ -146,7 +146,7 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
     if status != "graded":
         said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
         parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
-    lines = test_lines(nb, cells, secrets, withhold)
+    lines = verdicts(nb, cells, secrets, withhold)
     for exercise in dict.fromkeys(t.exercise for t in lines):
         mine = [t for t in lines if t.exercise == exercise]
         earned = 0.0 if withhold else sum(t.score for t in mine)

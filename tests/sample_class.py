@@ -119,7 +119,7 @@ NOTEBOOK = layout.COURSE[1]  # 02_seq2seq/seq2seq
 BROKEN = "test_sequence_loss_visible"  # in class_rows, the strong students fail it and the weak pass
 
 
-def test_cells(nb: layout.Notebook = NOTEBOOK) -> dict[str, float]:
+def points_of(nb: layout.Notebook = NOTEBOOK) -> dict[str, float]:
     """{grade id: points} of `nb`'s test cells, read from its source notebook."""
     source = nbformat.read(nb.source, as_version=4)
     found = {}
@@ -133,15 +133,15 @@ def test_cells(nb: layout.Notebook = NOTEBOOK) -> dict[str, float]:
 def row_of(student: str, passed: set[str], status: str = "graded", detail: str = "",
            nb: layout.Notebook = NOTEBOOK, voided: bool = False) -> Row:
     cells = [CellResult(gid, nb.exercise_of(gid), points if gid in passed else 0.0, points, "hidden" in gid)
-             for gid, points in test_cells(nb).items()]
+             for gid, points in points_of(nb).items()]
     score = 0.0 if voided else sum(c.score for c in cells)
-    return Row(student, nb.assignment, nb.name, score, sum(test_cells(nb).values()), status, detail, cells)
+    return Row(student, nb.assignment, nb.name, score, sum(points_of(nb).values()), status, detail, cells)
 
 
 def class_rows() -> list[Row]:
     """12 students who ran the notebook (strong to weak, BROKEN passed only by the weakest), plus one
     row of every other status."""
-    ids = list(test_cells())
+    ids = list(points_of())
     rows = []
     for k in range(12):
         passed = set(ids[: len(ids) - k])  # student k fails the last k tests
@@ -151,7 +151,7 @@ def class_rows() -> list[Row]:
                   5: "the kernel died in cell greedy_decode (os._exit?)",
                   7: "cell train printed more than 2 MB"}.get(k, "")
         rows.append(row_of(f"s{k:02d}", passed, status, detail))
-    max_score = sum(test_cells().values())
+    max_score = sum(points_of().values())
     for student, status, detail in [("t_invalid", "invalid_notebook", "not JSON"),
                                     ("t_missing", "missing", "found: Seq2Seq (1).ipynb"),
                                     ("t_not_submitted", "not_submitted", ""),

@@ -193,3 +193,20 @@ def test_demo_feedback_page_and_report(chromium, demo_run):
     page, report_text = check_report(chromium, demo_run, "report-demo")
     assert "Item analysis" in report_text and "Discrimination is not shown" in report_text
     assert page.locator("a[href^='feedback/']").count() == 9
+
+
+def test_screenshots_of_the_demo(chromium, demo_run, tmp_path):
+    """`python -m grader screenshots` takes the README's pictures from a demo run."""
+    import struct
+
+    from grader.screenshots import PHONE, WIDTH, take
+
+    shots = take(demo_run, tmp_path, chromium)
+    assert [p.name for p in shots] == ["report.png", "report-analysis.png", "feedback.png"]
+    sizes = {}
+    for path in shots:
+        head = path.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n", path
+        sizes[path.name] = struct.unpack(">II", head[16:24])
+    assert sizes["report.png"][0] == sizes["report-analysis.png"][0] == WIDTH
+    assert sizes["feedback.png"] == (2 * PHONE["width"], 2 * PHONE["height"])

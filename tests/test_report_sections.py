@@ -125,3 +125,12 @@ def test_write_links_only_existing_feedback_pages(tmp_path):
     page = report.write(tmp_path, rows, {}, settings=SETTINGS).read_text()
     links = re.findall(r'<a href="(feedback/[^"]+)">', page)
     assert len(links) == 2 and all((tmp_path / link).exists() for link in links)
+
+
+def test_screenshots_without_a_demo_run_say_what_to_do(tmp_path, capsys):
+    from grader.cli import main
+
+    assert main(["screenshots", "--out", str(tmp_path / "nothing"), "--dest", str(tmp_path / "shots")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "run `make demo`" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "shots").exists()

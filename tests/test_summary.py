@@ -90,13 +90,13 @@ def test_description_only_from_outside_the_hidden_region():
     assert summary.description("### BEGIN HIDDEN TESTS\n# secret comment\n### END HIDDEN TESTS") == ""
     assert summary.description("x = 1  # not a description") == ""
     nb = new_notebook(cells=[new_code_cell("assert True", metadata={"nbgrader": {"grade_id": "t", "grade": True, "points": 1}})])
-    [line] = summary.test_lines(nb, [CellResult("t", "ex", 1.0, 1.0, False)], frozenset())
+    [line] = summary.verdicts(nb, [CellResult("t", "ex", 1.0, 1.0, False)], frozenset())
     assert line.description == "t" and line.passed and line.message == ""  # no comment: the grade id
 
 
 def test_a_test_cell_missing_from_the_notebook():
     nb = new_notebook(cells=[])
-    [line] = summary.test_lines(nb, [CellResult("t", "ex", 0.0, 1.0, True)], frozenset())
+    [line] = summary.verdicts(nb, [CellResult("t", "ex", 0.0, 1.0, True)], frozenset())
     assert not line.passed and "missing" in line.message
 
 
