@@ -20,7 +20,8 @@ tr.flag td { background: #fff4e5; }
 .pair { border: 1px solid #ccc; margin: 0.6em 0 1.2em; padding: 0.4em 0.8em; }
 .side { display: grid; grid-template-columns: repeat(auto-fit, minmax(22em, 1fr)); gap: 0.6em; }
 .side pre, pre.code { font-size: 0.8em; background: #fafafa; border: 1px solid #ddd; padding: 0.4em;
-  max-height: 28em; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.2em 0; }
+  max-height: 28em; overflow: auto; white-space: pre-wrap; overflow-wrap: anywhere; margin: 0.2em 0;
+  line-height: 1.45; }
 mark { background: #ffe08a; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
