@@ -10,7 +10,7 @@ OUT ?= demo/out
 NB ?= notebooks
 N ?= 12
 
-.PHONY: all test test-fast release lab validate demo bench clean
+.PHONY: all test test-fast release lab validate demo screenshots bench clean
 
 all: $(VENV)/.installed
 
@@ -37,6 +37,10 @@ validate: all
 
 demo: all
 	$(BIN)/python -m grader demo --out $(OUT)
+
+# README pictures (docs/screenshots/*.png) of the demo's report and one feedback page
+screenshots: demo
+	$(BIN)/python -m grader screenshots --out $(OUT)
 
 bench: all
 	$(BIN)/python -m grader bench --students $(N)

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from . import layout, manifest, release, report, results
+from . import layout, manifest, release, report, report_sections, results
 from .course import PreparedCourse, cached_course
 from .errors import GraderError
 from .integrity import reference_objects
@@ -141,5 +141,9 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
     manifest.copy_into(out, submissions)
     results.write_csv(out, rows)
-    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning)
+    from .similarity import of_submissions
+
+    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning,
+                 settings=report_sections.run_settings(timeout, mode),
+                 similarity=of_submissions(submissions, layout.available()))
     return rows

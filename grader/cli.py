@@ -80,6 +80,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from .screenshots import take
+
+    for path in take(Path(args.out), Path(args.dest)):
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import bench
 
@@ -120,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, metavar="N")
     p.add_argument("--rebuild", action="store_true", help="write demo/submissions again from the notebooks")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("screenshots", help="the README's screenshots of the demo's report and one feedback page "
+                                            "(run `make demo` first)")
+    p.add_argument("--out", default="demo/out", metavar="OUT", help="the demo's output folder")
+    p.add_argument("--dest", default=str(layout.ROOT / "docs" / "screenshots"), metavar="DIR")
+    p.set_defaults(func=cmd_screenshots)
 
     p = sub.add_parser("bench", help="grading throughput vs plain execution and stock nbgrader (writes BENCHMARKS.md)")
     p.add_argument("--students", type=int, default=12, metavar="N")

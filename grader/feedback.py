@@ -132,11 +132,18 @@ def banner(row: Row) -> str:
 WRAP_OUTPUTS = "<style>.output_area pre, .output_subarea pre { white-space: pre-wrap; }</style>"
 
 
-def feedback_page(page: str, row: Row) -> str:
-    """nbgrader's feedback page with the notice at the top of its body (and long output lines wrapped)."""
+def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = frozenset(),
+                  withhold: bool = False) -> str:
+    """nbgrader's feedback page, long output lines wrapped, opened by the summary of the `graded` notebook
+    (summary.py: per exercise, every test with its verdict and message) or, without it, by the notice."""
+    from .summary import summarised
+
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
-    page = page[:at] + WRAP_OUTPUTS + banner(row) + page[at:]
-    return page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
+    page = page[:at] + WRAP_OUTPUTS + ("" if graded is not None else banner(row)) + page[at:]
+    page = page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
+    if graded is not None:
+        page = summarised(page, graded, row, secrets, status(row.status).student, withhold)
+    return page
 
 
 def notice_page(title: str, row: Row) -> str:

@@ -8,7 +8,7 @@ import io
 from collections import defaultdict
 from pathlib import Path
 
-from . import layout
+from . import items, layout, report_sections
 from .results import Row
 from .safepage import safe
 from .statuses import STATUSES, report_css
@@ -86,8 +86,9 @@ def pass_rates(rows: list[Row]) -> list[list[str]]:
     return body
 
 
-def roster(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
-    """Who submitted which notebook: one line per student, one column per notebook."""
+def roster(rows: list[Row], linked: set[tuple[str, str, str]] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Who submitted which notebook: one line per student, one column per notebook; a cell links to the
+    student's feedback page when (student, assignment, notebook) is in `linked`."""
     keys = [notebook.key for notebook in layout.SERIES if any(r.assignment == notebook.assignment for r in rows)]
     by_student: dict[str, dict[str, Row]] = defaultdict(dict)
     for r in rows:
@@ -97,7 +98,10 @@ def roster(rows: list[Row]) -> tuple[list[str], list[list[str]]]:
         line = [html.escape(student)]
         for k in keys:
             r = cells.get(k)
-            line.append("" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}</span>')
+            text = "" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}</span>'
+            if r is not None and linked and (r.student_id, r.assignment, r.notebook) in linked:
+                text = f'<a href="{html.escape(report_sections.feedback_href(r.student_id, r.assignment, r.notebook))}">{text}</a>'
+            line.append(text)
         body.append(line)
     return ["student"] + keys, body
 
@@ -108,11 +112,15 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 .warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
-""" + report_css()
+""" + report_css() + report_sections.STYLE
 
 
-def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> str:
-    """The whole report as one HTML page, images embedded."""
+def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
+           settings: dict[str, str] | None = None, similarity: dict | None = None,
+           linked: set[tuple[str, str, str]] | None = None) -> str:
+    """The whole report as one HTML page, images embedded: `settings` are the run's (timeout, sandbox,
+    grader version, when), `similarity` is similarity.of_submissions' result, `linked` the rows whose
+    feedback page exists."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title><style>{STYLE}</style></head><body>",
              "<h1>Class report</h1>"]
     if warning:
@@ -123,13 +131,17 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
         counts[r.status] += 1
     parts.append(f"<p>{len(students)} students, {len(rows)} rows: " +
                  ", ".join(f"{n} {html.escape(s)}" for s, n in sorted(counts.items())) + ".</p>")
+    parts.append(report_sections.settings_html(settings))
     plot = score_histograms(rows)
     if plot:
         parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
     parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
               _table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
-    headers, body = roster(rows)
-    parts += ["<h2>Roster</h2>", _table(headers, body)]
+    analyses = items.analyse(rows)
+    parts += [report_sections.items_html(analyses), report_sections.exercises_html(analyses)]
+    headers, body = roster(rows, linked)
+    parts += ["<h2>Roster</h2>", "<p>Each score links to the student's feedback page.</p>" if linked else "",
+              _table(headers, body)]
     unusual = [r for r in rows if STATUSES[r.status].needs_look]
     parts += ["<h2>Rows that need a look</h2>",
               _table(["student", "notebook", "status", "score", "detail"],
@@ -139,6 +151,7 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     parts += ["<h2>Unplaced files</h2>",
               _table(["student", "files that match no notebook"],
                      [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
+    parts.append(report_sections.similarity_html(similarity))
     parts += ["<h2>Statuses</h2>", _table(["status", "meaning", "score"],
                                                   [[f"<code>{s.name}</code>", html.escape(s.meaning), html.escape(s.score)]
                                                    for s in STATUSES.values()])]
@@ -146,7 +159,12 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     return "\n".join(parts)
 
 
-def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None) -> Path:
+def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
+          settings: dict[str, str] | None = None, similarity: dict | None = None) -> Path:
+    from .results import feedback_path
+
+    linked = {(r.student_id, r.assignment, r.notebook) for r in rows
+              if feedback_path(out, r.student_id, r.assignment, r.notebook).exists()}
     path = out / "report.html"
-    path.write_text(safe(render(rows, unplaced, warning)))
+    path.write_text(safe(render(rows, unplaced, warning, settings, similarity, linked)))
     return path

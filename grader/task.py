@@ -154,8 +154,11 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         graded.timings = timings
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
+        if page:
+            page = feedback_page(page, graded, nbformat.read(private.autograded(notebook), as_version=4),
+                                 facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, feedback_page(page, graded) if page else "")
+        return Result(graded, page or "")
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",

@@ -21,10 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.lab import lab_command, student_env
+from grader.screenshots import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 900}
 
 

@@ -1,0 +1,116 @@
+"""The summary that opens a feedback page, built from hand-made graded notebooks (no kernel)."""
+
+from __future__ import annotations
+
+import re
+
+from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+from grader import summary
+from grader.hidden import html_text, leaks
+from grader.results import CellResult
+
+from sample_class import HIDDEN_LINE, LONG_WORD, feedback_page, secret_lines, toy_notebooks
+
+
+def built(status: str = "graded", detail: str = "", words: str = "", withhold: bool = False) -> tuple[str, frozenset]:
+    source, graded, cells = toy_notebooks()
+    secrets = secret_lines(source)
+    fragment = summary.summary_html(graded, cells, status, detail, sum(c.score for c in cells),
+                                    sum(c.max_score for c in cells), secrets, words, withhold)
+    return fragment, secrets
+
+
+def test_hidden_line_is_a_secret_of_the_toy_notebook():
+    assert HIDDEN_LINE in secret_lines(toy_notebooks()[0])
+
+
+def test_points_per_exercise_and_every_test_with_its_description():
+    text = html_text(built()[0])
+    assert text.startswith("Score: 1 / 5")
+    assert "square1 / 3 points" in text.replace("\n", "") and "cube0 / 2 points" in text.replace("\n", "")
+    for description in ["Visible tests: squares of small positive integers.",
+                        "Hidden tests: negative numbers and zero, each on its own.",  # two comment lines, one line
+                        "Visible tests: cube(2) is 8, quietly.", "Hidden tests: large inputs."]:
+        assert description in text
+    assert text.count("passed") == 1 and text.count("failed (0 /") == 3
+
+
+def test_failures_show_their_last_line_scrubbed_and_never_hidden_source():
+    fragment, secrets = built()
+    text = html_text(fragment)
+    assert "AssertionError: the check failed at: [hidden]" in text
+    assert "wrote to stderr: computing" in text
+    assert "ValueError: cube overflowed: " + LONG_WORD[:100] in text
+    assert leaks(text, secrets) == [] and "square(-3)" not in text
+    assert "10**18" not in text and "BEGIN HIDDEN" not in text  # the other hidden test's source
+
+
+def test_each_test_links_to_its_cell_and_each_exercise_to_the_answer():
+    fragment, _ = built()
+    links = re.findall(r'href="#([^"]+)"', fragment)
+    assert links == ["cell-square", "cell-test_square_visible", "cell-test_square_hidden",
+                     "cell-cube", "cell-test_cube_visible", "cell-test_cube_hidden"]
+
+
+def test_status_in_words_when_not_graded():
+    assert "Status" not in html_text(built()[0])
+    text = html_text(built("timeout", "cell test_cube_hidden ran past 60 s and was interrupted",
+                           "A cell ran past the time limit and was interrupted.")[0])
+    assert "Status: timeout. A cell ran past the time limit and was interrupted.cell test_cube_hidden ran past 60 s" in text
+
+
+def test_detail_is_escaped_and_scrubbed():
+    text = built("tampered", f"<b>restored</b> {HIDDEN_LINE}")[0]
+    assert "<b>restored</b>" not in text and "&lt;b&gt;restored&lt;/b&gt; [hidden]" in text
+
+
+def test_withheld_outputs_show_no_message_and_no_points():
+    fragment, _ = built("tampered", "cheating detected", "Your notebook ...", withhold=True)
+    text = html_text(fragment)
+    assert "Error" not in text and "stderr" not in text and "passed" not in text
+    assert text.count("not counted") == 4 and "square0 / 3 points" in text.replace("\n", "")
+
+
+def test_failure_message_choices():
+    secrets = frozenset({"very_secret_check(model)"})
+    error = new_output("error", ename="AssertionError", evalue="line one\n  line two very_secret_check(model)", traceback=[])
+    assert summary.failure_message([error], secrets) == "AssertionError: line one line two [hidden]"
+    assert summary.failure_message([new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])], secrets) == "KeyboardInterrupt"
+    stderr = new_output("stream", name="stderr", text="warning\nlast words\n\n")
+    assert summary.failure_message([stderr], secrets) == "wrote to stderr: last words"
+    assert summary.failure_message([new_output("execute_result", data={"text/plain": "0.5"}, execution_count=1)], secrets) == "partial credit"
+    assert summary.failure_message([], secrets).startswith("no error message")
+    long = summary.failure_message([new_output("error", ename="E", evalue="y" * 1000, traceback=[])], secrets)
+    assert len(long) == summary.MESSAGE_CHARS and long.endswith("…")
+
+
+def test_description_only_from_outside_the_hidden_region():
+    assert summary.description("# Checks a thing.\n### BEGIN HIDDEN TESTS\n# secret comment\nassert x\n### END HIDDEN TESTS") == "Checks a thing."
+    assert summary.description("### BEGIN HIDDEN TESTS\n# secret comment\n### END HIDDEN TESTS") == ""
+    assert summary.description("x = 1  # not a description") == ""
+    nb = new_notebook(cells=[new_code_cell("assert True", metadata={"nbgrader": {"grade_id": "t", "grade": True, "points": 1}})])
+    [line] = summary.verdicts(nb, [CellResult("t", "ex", 1.0, 1.0, False)], frozenset())
+    assert line.description == "t" and line.passed and line.message == ""  # no comment: the grade id
+
+
+def test_a_test_cell_missing_from_the_notebook():
+    nb = new_notebook(cells=[])
+    [line] = summary.verdicts(nb, [CellResult("t", "ex", 0.0, 1.0, True)], frozenset())
+    assert not line.passed and "missing" in line.message
+
+
+def test_insert_summary_goes_first_with_anchors_and_viewport():
+    page, info = feedback_page()
+    body = page[page.find(">", page.find("<body")) + 1:]
+    assert body.startswith(f'<section id="{summary.SUMMARY_ID}"')
+    assert '<meta name="viewport"' in page
+    for gid in ["square", "test_square_visible", "test_square_hidden", "cube", "test_cube_visible", "test_cube_hidden"]:
+        assert page.count(f'id="cell-{gid}"') == 1, gid
+    assert leaks(html_text(page), info["secrets"]) == []
+
+
+def test_anchor_ids_are_safe():
+    assert summary.anchor("test a<b>") == "cell-test_a_b_"
+    page = summary.add_anchors('<a name="t1"></a><a name="comment-s1"></a>', ["t1", "s1", "absent"])
+    assert page == '<a name="t1" id="cell-t1"></a><a name="comment-s1" id="cell-s1"></a>'
