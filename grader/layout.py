@@ -68,6 +68,7 @@ COURSE: tuple[Notebook, ...] = (
         "bilstm_tagger",
         ("BiLSTMTagger", "token_accuracy", "masked_cross_entropy"),
     ),
+    Notebook("04_attention", "attention", ("masked_softmax", "AdditiveAttention", "AttentionSeq2Seq")),
 )
 
 
