@@ -73,6 +73,7 @@ SERIES: tuple[Notebook, ...] = (
     Notebook("01_packed_sequences", "packed_sequences"),
     Notebook("02_seq2seq", "seq2seq"),
     Notebook("03_bilstm_tagger", "bilstm_tagger"),
+    Notebook("04_attention", "attention"),
 )
 
 

@@ -28,7 +28,10 @@ def test_demo_grades(demo_run):
         assert status == "graded" and score == best > 0, ("ada", nb.key)
     assert got[("ben", course[0].key)][0] == "graded" and got[("ben", course[0].key)][1] == got[("ben", course[0].key)][2]
     assert got[("ben", course[1].key)][0] == "graded" and got[("ben", course[1].key)][1] < got[("ben", course[1].key)][2]
+    # ben's renamed `<notebook> (1).ipynb` for the last notebook is placed and graded
     status, score, best = got[("ben", course[-1].key)]
-    assert status == "graded" and score == best, "a browser-renamed notebook is placed and graded"
+    assert status == "graded", "a browser-renamed notebook is placed and graded"
     assert f"{course[-1].name} (1).ipynb" in grades[("ben", course[-1].key)]["detail"]
-    assert [got[("cat", nb.key)][0] for nb in course] == ["timeout", "kernel_died", "invalid_notebook"]
+    # cat's first three notebooks break in three ways; cat submitted nothing for the others
+    cat = [got[("cat", nb.key)][0] for nb in course]
+    assert cat == ["timeout", "kernel_died", "invalid_notebook"] + ["not_submitted"] * (len(course) - 3)

@@ -31,7 +31,7 @@ def bundle(generated):
     return files
 
 
-def test_course_has_all_three_notebooks():
+def test_course_has_all_its_notebooks():
     assert [nb.key for nb in NOTEBOOKS] == [nb.key for nb in layout.SERIES]
 
 
