@@ -138,7 +138,9 @@ class GradedExecute(Execute):
             self._stopped = "not run: the kernel running the tests failed"
             cell.outputs.append(error_output("TestKernelFailed", "the kernel running the tests failed here"))
         except DeadKernelError:
-            self._event("kernel_died", index, f"the kernel died while running {label}")
+            memory = getattr(self.km, "out_of_memory", lambda: False)()
+            why = f": its processes used all of their {self.km.memory_bytes / 2**30:g} GiB of memory" if memory else ""
+            self._event("kernel_died", index, f"the kernel died while running {label}{why}")
             self._stopped = f"not run: the kernel died in {label}"
             cell.outputs.append(error_output("DeadKernelError", "the kernel died while running this cell"))
         except CellTimeoutError:

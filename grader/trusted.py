@@ -69,7 +69,7 @@ class TrustedKernel:
         os.chmod(self.run_dir, 0o700)
         self.km = SandboxedKernelManager(kernel_name="python3", mode=self.sandbox, run_dir=str(self.run_dir),
                                          uid=self.uid, threads=self.threads)
-        await self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        await self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(self.run_dir))
         self.kc = self.km.client()
         self.kc.start_channels()
         await self.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
