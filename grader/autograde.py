@@ -144,6 +144,6 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     from .similarity import of_submissions
 
     report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning,
-                 settings=report_sections.run_settings(timeout, mode),
+                 settings=report_sections.run_settings(timeout, mode, notebook_timeout=settings.notebook_timeout),
                  similarity=of_submissions(submissions, layout.available()))
     return rows

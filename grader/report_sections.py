@@ -164,10 +164,21 @@ def grader_version() -> str:
         return "unknown (not installed)"
 
 
-def run_settings(timeout: int, sandbox: str, when=None) -> dict[str, str]:
+def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | None = None,
+                 where: str = "") -> dict[str, str]:
     """The settings a report shows for the run that wrote it (`when`: a datetime, default now)."""
     from datetime import datetime
 
+    from . import confine
+
     when = when or datetime.now().astimezone()
-    return {"per-cell timeout": f"{timeout} s", "sandbox": sandbox, "grader version": grader_version(),
-            "written": when.strftime("%Y-%m-%d %H:%M %Z").strip()}
+    settings = {"per-cell timeout": f"{timeout} s"}
+    if notebook_timeout:
+        settings["notebook timeout"] = f"{notebook_timeout} s"
+    settings["sandbox"] = sandbox
+    settings["kernel process trees"] = (f"a cgroup ({confine.version()}) each: memory and processes together"
+                                        if confine.version() else confine.problem() or "")
+    if where:
+        settings["graded on"] = where
+    settings.update({"grader version": grader_version(), "written": when.strftime("%Y-%m-%d %H:%M %Z").strip()})
+    return settings
