@@ -97,8 +97,11 @@ def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning:
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
               notebook_timeout: int | None = None,
               assignment: list[str] | None = None, student: list[str] | None = None, sandbox: str = "auto",
-              keep_scratch: bool = False, progress_stream=None, split: bool = True) -> list[Row]:
+              keep_scratch: bool = False, progress_stream=None, split: bool = True, scheduler=None) -> list[Row]:
     """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
+
+    `scheduler` (an address, `local`, or a Dask cluster object) grades on a Dask cluster, with `workers`
+    the most notebooks in flight; without it, `workers` local processes grade.
 
     `split=False` runs the test cells in the student's own kernel, as stock nbgrader does: only for the
     tests' controls and the benchmark, never for grades.
@@ -111,6 +114,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
     students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
     mode, warning = resolve_mode(sandbox)
+    workers_given = workers
     workers = max(1, workers or os.cpu_count() or 1)
     out.mkdir(parents=True, exist_ok=True)
     course = prepared_course(notebooks)
@@ -129,15 +133,25 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     present = [f for f in found if f.path is not None]
     for item in absent:  # nothing to run: graded here, at once
         done(grade(submission_of(item), course, settings, worker=None))
-    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
-    os.chmod(scratch, 0o755)
-    try:
-        LocalPool(course, settings, min(workers, max(1, len(present))), scratch).run(read_lazily(present), len(present), done)
-    finally:
-        if keep_scratch:
-            print(f"grading folders kept in {scratch}", file=sys.stderr)
-        else:
-            shutil.rmtree(scratch, ignore_errors=True)
+    if scheduler is not None:
+        from .cluster import run_on_cluster
+
+        def note(text: str) -> None:
+            progress.note = text
+
+        run_on_cluster(scheduler, read_lazily(present), len(present), course, settings, done, in_flight=workers_given,
+                       note=note)
+    else:
+        scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+        os.chmod(scratch, 0o755)
+        try:
+            LocalPool(course, settings, min(workers, max(1, len(present))), scratch).run(read_lazily(present),
+                                                                                         len(present), done)
+        finally:
+            if keep_scratch:
+                print(f"grading folders kept in {scratch}", file=sys.stderr)
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
     rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
     manifest.copy_into(out, submissions)
     results.write_csv(out, rows)

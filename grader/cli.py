@@ -32,7 +32,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
-                     notebook_timeout=args.notebook_timeout,
+                     notebook_timeout=args.notebook_timeout, scheduler=args.scheduler,
                      assignment=args.assignment, student=args.student, sandbox=args.sandbox,
                      keep_scratch=args.keep_scratch)
     print_table(rows)
@@ -111,7 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("autograde", help="grade SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb into OUT")
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and report.html go")
-    p.add_argument("--workers", type=int, default=None, metavar="N", help="parallel notebooks (default: CPU count)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="notebooks graded at once: local processes (default: CPU count); with --scheduler, the most "
+                        "tasks in flight on the cluster (default: twice its worker threads)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="grade on a Dask cluster: tcp://HOST:PORT of a running `dask scheduler`, or `local` for a "
+                        "LocalCluster of one single-threaded worker process per core (default: local processes)")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
     p.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
                    help=f"time limit for a whole notebook (default {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")

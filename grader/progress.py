@@ -16,6 +16,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self.tty = self.stream.isatty()
+        self.note = ""  # what the run says about itself (e.g. "3 workers"), shown with each line
 
     def _eta(self) -> str:
         if not self.done:
@@ -26,6 +27,7 @@ class Progress:
     def advance(self, label: str) -> None:
         """One more item finished; `label` says which and how it went."""
         self.done += 1
+        label = f"{label} ({self.note})" if self.note else label
         if self.tty:
             width = 30
             filled = int(width * self.done / max(self.total, 1))

@@ -41,10 +41,21 @@ def test_committed_release_is_in_sync(generated):
     assert not stale, f"run `python -m grader release`: {[nb.key for nb in stale]}"
 
 
-def test_release_is_deterministic(generated, tmp_path):
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """`python -m grader release` into a scratch copy of the layout (its own course, prepared afresh)."""
+    root = tmp_path_factory.mktemp("released")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(layout, "NOTEBOOKS", root / "notebooks")
+        patch.setattr(layout, "STUDENT_BUNDLE", root / "dist" / "student.zip")
+        return root, release.release()
+
+
+def test_release_is_deterministic(generated, released, tmp_path):
+    """Two courses prepared apart give the same notebooks; the same files give the same zip, byte for byte."""
     _, first = generated
-    course = prepare_course(tmp_path / "again", NOTEBOOKS)
-    assert {nb: release.released_text(course, nb) for nb in NOTEBOOKS} == first
+    _, written = released
+    assert {nb: path.read_text() for nb, path in zip(NOTEBOOKS, written)} == first
     a, b = tmp_path / "a.zip", tmp_path / "b.zip"
     release.write_zip(a, release.bundle_files(first))
     release.write_zip(b, release.bundle_files(first))
@@ -107,14 +118,11 @@ def test_written_bundle_matches(tmp_path, bundle):
         assert sorted(n.split("/", 1)[1] for n in zf.namelist()) == sorted(bundle)
 
 
-def test_release_writes_the_notebooks_and_the_bundle(tmp_path, monkeypatch):
-    """`python -m grader release` into a scratch copy of the layout: the same notebooks as committed."""
-    monkeypatch.setattr(layout, "NOTEBOOKS", tmp_path / "notebooks")
-    monkeypatch.setattr(layout, "STUDENT_BUNDLE", tmp_path / "dist" / "student.zip")
-    written = release.release()
-    assert [p.relative_to(tmp_path / "notebooks") for p in written] == \
-        [Path(nb.assignment) / nb.filename for nb in NOTEBOOKS]
+def test_release_writes_the_notebooks_and_the_bundle(released):
+    """The same notebooks as committed, where the layout says, and the bundle beside them."""
+    root, written = released
+    assert [p.relative_to(root / "notebooks") for p in written] == [Path(nb.assignment) / nb.filename for nb in NOTEBOOKS]
     for nb, path in zip(NOTEBOOKS, written):
         assert path.read_text() == (layout.ROOT / "notebooks" / nb.assignment / nb.filename).read_text()
-    with zipfile.ZipFile(tmp_path / "dist" / "student.zip") as zf:
+    with zipfile.ZipFile(root / "dist" / "student.zip") as zf:
         assert f"seqmodels-course/notebooks/{NOTEBOOKS[0].assignment}/{NOTEBOOKS[0].filename}" in zf.namelist()
