@@ -106,9 +106,21 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     `split=False` runs the test cells in the student's own kernel, as stock nbgrader does: only for the
     tests' controls and the benchmark, never for grades.
     """
+    submissions, out = submissions.resolve(), out.resolve()
+    if scheduler is not None:  # reach the cluster before anything else: a wrong address touches nothing
+        from .cluster import session
+
+        with session(scheduler) as client:
+            return _autograde(submissions, out, workers, timeout, notebook_timeout, assignment, student, sandbox,
+                              keep_scratch, progress_stream, split, client)
+    return _autograde(submissions, out, workers, timeout, notebook_timeout, assignment, student, sandbox, keep_scratch,
+                      progress_stream, split, None)
+
+
+def _autograde(submissions: Path, out: Path, workers, timeout, notebook_timeout, assignment, student, sandbox,
+               keep_scratch, progress_stream, split, client) -> list[Row]:
     from .pool import LocalPool
 
-    submissions, out = submissions.resolve(), out.resolve()
     check_folders(submissions, out)
     notebooks, students = select(submissions, assignment, student)
     collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
@@ -133,13 +145,13 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     present = [f for f in found if f.path is not None]
     for item in absent:  # nothing to run: graded here, at once
         done(grade(submission_of(item), course, settings, worker=None))
-    if scheduler is not None:
+    if client is not None:
         from .cluster import run_on_cluster
 
         def note(text: str) -> None:
             progress.note = text
 
-        run_on_cluster(scheduler, read_lazily(present), len(present), course, settings, done, in_flight=workers_given,
+        run_on_cluster(client, read_lazily(present), len(present), course, settings, done, in_flight=workers_given,
                        note=note)
     else:
         scratch = Path(tempfile.mkdtemp(prefix="grader-"))

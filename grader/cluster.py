@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -128,6 +129,18 @@ def grade_remotely(submission: Submission, settings: Settings, run_id: str, task
     return task(submission, plugin.course, settings, plugin.resources)
 
 
+@contextmanager
+def session(scheduler) -> Iterator[Client]:
+    """A client of the scheduler at `scheduler` for the length of the block (and the LocalCluster, if asked)."""
+    client, cluster = connect(scheduler)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
 def connect(scheduler) -> tuple[Client, LocalCluster | None]:
     """A client of the scheduler at `scheduler` (an address, `local`, or a Dask cluster object)."""
     dask.config.set({"distributed.scheduler.allowed-failures": 10})  # the grader counts deaths itself
@@ -150,44 +163,40 @@ def worker_threads(client: Client) -> int:
     return sum(w.get("nthreads", 1) for w in client.scheduler_info(n_workers=-1)["workers"].values()) or 1
 
 
-def run_on_cluster(scheduler, submissions: Iterator[Submission], total: int, course: PreparedCourse,
+def run_on_cluster(client: Client, submissions: Iterator[Submission], total: int, course: PreparedCourse,
                    settings: Settings, done: Callable[[Result], None], in_flight: int | None = None,
                    task: Callable = grade, note: Callable[[str], None] = lambda text: None) -> None:
-    """Grade every submission on the cluster, at most `in_flight` at a time; `done` gets each result."""
-    client, cluster = connect(scheduler)
-    try:
-        client.register_plugin(GraderPlugin(course_zip(course), Versions.here(), settings.sandbox))
-        limit = in_flight or max(2, 2 * worker_threads(client))
-        run_id = uuid.uuid4().hex
-        pending: dict[str, Submission] = {}
-        futures = as_completed()
+    """Grade every submission on the cluster `client` reaches, at most `in_flight` at a time; `done` gets each result."""
+    if total == 0:
+        return
+    client.register_plugin(GraderPlugin(course_zip(course), Versions.here(), settings.sandbox))
+    limit = in_flight or max(2, 2 * worker_threads(client))
+    run_id = uuid.uuid4().hex
+    pending: dict[str, Submission] = {}
+    futures = as_completed()
 
-        def submit(submission: Submission) -> None:
-            future = client.submit(grade_remotely, submission, settings, run_id, task, pure=False,
-                                   key=f"grade-{submission.key}-{uuid.uuid4().hex[:8]}")
-            pending[future.key] = submission
-            futures.add(future)
+    def submit(submission: Submission) -> None:
+        future = client.submit(grade_remotely, submission, settings, run_id, task, pure=False,
+                               key=f"grade-{submission.key}-{uuid.uuid4().hex[:8]}")
+        pending[future.key] = submission
+        futures.add(future)
 
-        for submission in islice(submissions, limit):
-            submit(submission)
-        for future in futures:
-            submission = pending.pop(future.key)
-            try:
-                result = future.result()
-            except WorkerRefused as exc:
-                raise GraderError(str(exc)) from None
-            except (KilledWorker, FutureCancelledError) as exc:
-                result = error_result(submission, course, f"the grading process died while grading this notebook "
-                                                          f"and the scheduler gave up on it ({type(exc).__name__})")
-            except Exception as exc:  # the task itself never raises; anything here is the cluster's
-                log.exception("grading %s on the cluster failed", submission.key)
-                result = error_result(submission, course, f"grading on the cluster failed: {type(exc).__name__}: {exc}")
-            note(f"{len(client.scheduler_info(n_workers=-1)['workers'])} workers")
-            done(result)
-            following = next(submissions, None)
-            if following is not None:
-                submit(following)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    for submission in islice(submissions, limit):
+        submit(submission)
+    for future in futures:
+        submission = pending.pop(future.key)
+        try:
+            result = future.result()
+        except WorkerRefused as exc:
+            raise GraderError(str(exc)) from None
+        except (KilledWorker, FutureCancelledError) as exc:
+            result = error_result(submission, course, f"the grading process died while grading this notebook "
+                                                      f"and the scheduler gave up on it ({type(exc).__name__})")
+        except Exception as exc:  # the task itself never raises; anything here is the cluster's
+            log.exception("grading %s on the cluster failed", submission.key)
+            result = error_result(submission, course, f"grading on the cluster failed: {type(exc).__name__}: {exc}")
+        note(f"{len(client.scheduler_info(n_workers=-1)['workers'])} workers")
+        done(result)
+        following = next(submissions, None)
+        if following is not None:
+            submit(following)

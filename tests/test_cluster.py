@@ -64,7 +64,7 @@ class RealCluster:
 
     def worker_pids(self) -> list[int]:
         with self.client() as client:
-            return [w["pid"] for w in client.scheduler_info(n_workers=-1)["workers"].values()]
+            return list(client.run(os.getpid).values())
 
     def close(self) -> None:
         for process in (self.workers, self.scheduler):
@@ -134,9 +134,12 @@ def test_a_notebook_that_keeps_killing_workers_ends_as_one_error_row(cluster, pr
     from grader.cluster import run_on_cluster
 
     jobs = [Submission(s, NB, b"{}") for s in ("s1", "killer", "s2", "s3")]
+    from grader.cluster import session
+
     got = []
-    run_on_cluster(cluster.address, iter(jobs), len(jobs), prepared_course, Settings(timeout=5), got.append,
-                   task=pool_tasks.quick)
+    with session(cluster.address) as client:
+        run_on_cluster(client, iter(jobs), len(jobs), prepared_course, Settings(timeout=5), got.append,
+                       task=pool_tasks.quick)
     rows = {r.row.student_id: r.row for r in got}
     assert len(got) == 4 and sorted(rows) == ["killer", "s1", "s2", "s3"]
     assert rows["killer"].status == "error" and "died 2 times" in rows["killer"].detail
