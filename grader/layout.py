@@ -57,7 +57,7 @@ class Notebook:
 
 
 COURSE: tuple[Notebook, ...] = (
-    Notebook("01_packed_sequences", "packed_sequences", ("run_packed",)),
+    Notebook("01_packed_sequences", "packed_sequences", ("lstm_cell", "run_packed")),
     Notebook(
         "02_seq2seq",
         "seq2seq",
