@@ -53,9 +53,10 @@ def bundle(tmp_path_factory) -> tuple[Path, Path, Path]:
     base_python = getattr(sys, "_base_executable", sys.executable)
     subprocess.run([base_python, "-m", "venv", str(venv)], check=True, env=clean_env(home))
     start = time.monotonic()
-    # pip keeps the user's home, for its download cache; everything after runs with an empty home.
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-                           "-r", "requirements.txt"], cwd=course, env=clean_env(Path.home(), venv),
+    # pip keeps the user's home, for its download cache (and skips byte-compiling: Python does that on import);
+    # everything after runs with an empty home.
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    done = subprocess.run([*pip, "-r", "requirements.txt"], cwd=course, env=clean_env(Path.home(), venv),
                           capture_output=True, text=True, timeout=900)
     require(done.returncode == 0, "pip could not install the bundle's requirements.txt (no package index?): "
                                   + (done.stderr.strip().splitlines() or ["no output"])[-1])
