@@ -8,4 +8,10 @@ from pathlib import Path
 here = Path(__file__).resolve().parent
 env = dict(os.environ)
 env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(filter(None, [str(here / "jupyter_config"), env.get("JUPYTER_CONFIG_PATH")]))
-sys.exit(subprocess.call([sys.executable, "-m", "jupyter", "lab", f"--ServerApp.root_dir={here / 'notebooks'}", *sys.argv[1:]], env=env))
+# The environment's own tools (jupyter, nbgrader) first on PATH, also in JupyterLab's terminals.
+env["PATH"] = os.pathsep.join(filter(None, [str(Path(sys.executable).parent), env.get("PATH")]))
+args = [f"--ServerApp.root_dir={here / 'notebooks'}", *sys.argv[1:]]
+# Jupyter refuses to start as root (as in many containers) unless told it may.
+if getattr(os, "geteuid", lambda: -1)() == 0 and "--allow-root" not in args:
+    args.append("--allow-root")
+sys.exit(subprocess.call([sys.executable, "-m", "jupyter", "lab", *args], env=env))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import re
 from pathlib import Path
 
 import nbformat
@@ -57,3 +58,15 @@ def require(condition: bool, reason: str) -> None:
         if os.environ.get("CI"):
             pytest.fail(f"CI requires this test to run: {reason}")
         pytest.skip(reason)
+
+
+# What a notebook's introduction tells students to run, in the notebook's folder, before they submit.
+VALIDATE_COMMAND = re.compile(r"`(nbgrader validate ([\w.-]+\.ipynb))`")
+
+
+def before_you_submit(nb) -> tuple[str, str]:
+    """The validate command a notebook's text names, and the file it names."""
+    found = [m.groups() for cell in nb.cells if cell.cell_type == "markdown"
+             for m in VALIDATE_COMMAND.finditer(cell.source)]
+    assert len(found) == 1, f"expected one `nbgrader validate <file>` in the notebook's text, found {found}"
+    return found[0]

@@ -73,22 +73,22 @@ def build_class(subs: Path) -> None:
     (subs / "good" / "notes.txt").write_text("my notes")
 
 
-EXPECTED = {  # student: (status, score)
-    "good": ("graded", 10),
-    "crash_mid_tests": ("kernel_died", 6),  # visible 3 + order 2 + width 1 passed before the LSTM test
-    "loop_at_end": ("timeout", 10),
-    "ignores_interrupt": ("timeout", 3),  # only the visible test ran before the kernel had to be stopped
-    "floods_output": ("output_limit", 10),
-    "one_giant_print": ("output_limit", 3),  # a 100 MB message is dropped, the kernel stopped after the visible test
+EXPECTED = {  # student: (status, score); notebook 1 is worth 16: lstm_cell 6, run_packed 10
+    "good": ("graded", 16),
+    "crash_mid_tests": ("kernel_died", 12),  # lstm_cell 6, then visible 3 + order 2 + width 1 before the LSTM test
+    "loop_at_end": ("timeout", 16),
+    "ignores_interrupt": ("timeout", 9),  # lstm_cell 6 and run_packed's visible 3 ran before the kernel had to be stopped
+    "floods_output": ("output_limit", 16),
+    "one_giant_print": ("output_limit", 9),  # a 100 MB message is dropped, the kernel stopped after the visible test
     "not_json": ("invalid_notebook", 0),
     "not_a_notebook": ("invalid_notebook", 0),
     "misnamed": ("graded", 10),  # a browser's copy mark and another case: placed, the detail says so
     "only_a_script": ("missing", 0),
     "nothing": ("not_submitted", 0),
-    "deleted_test": ("tampered", 10),
-    "duplicated_test": ("tampered", 10),
-    "renamed_test": ("tampered", 10),
-    "more_points": ("tampered", 10),
+    "deleted_test": ("tampered", 16),
+    "duplicated_test": ("tampered", 16),
+    "renamed_test": ("tampered", 16),
+    "more_points": ("tampered", 16),
 }
 
 
@@ -113,7 +113,7 @@ def test_every_student_gets_the_expected_row(graded):
     assert {key for _, key in grades} == {NB.key}
     got = {s: (r["status"], float(r["score"])) for (s, _), r in grades.items()}
     assert got == {s: (status, float(score)) for s, (status, score) in EXPECTED.items()}
-    assert all(r["max_score"] == "10" for r in grades.values())
+    assert all(r["max_score"] == "16" for r in grades.values())
 
 
 def test_grades_csv_columns_and_order(graded):
@@ -169,7 +169,7 @@ def test_regrading_one_student_replaces_only_their_rows(graded, tmp_path):
     before = read_grades_csv(out2)
     autograde(subs2, out2, workers=1, timeout=15, student=["good"])
     after = read_grades_csv(out2)
-    assert float(after[("good", NB.key)]["score"]) < 10
+    assert float(after[("good", NB.key)]["score"]) < 16
     assert {k: v for k, v in after.items() if k[0] != "good"} == {k: v for k, v in before.items() if k[0] != "good"}
 
 

@@ -119,8 +119,9 @@ def test_hostile_submission_gets_a_row_and_no_points(sandboxed, case):
 def test_honest_submissions_in_the_same_run_are_graded_correctly(sandboxed):
     assert sandboxed.rows["victim"].score == sandboxed.rows["victim"].max_score
     assert sandboxed.rows["victim"].status == "graded"
-    assert sandboxed.rows["honest_zeros"].score == 1  # the one test it really passes (inputs unchanged)
-    assert sandboxed.rows["honest_stub"].score == 0
+    # Both keep the reference lstm_cell (6 points); zeros also really passes one run_packed test (inputs unchanged).
+    assert sandboxed.rows["honest_zeros"].score == 7
+    assert sandboxed.rows["honest_stub"].score == 6
 
 
 def decoded_blobs(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import zipfile
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from grader import layout, release
 from grader.course import prepare_course
 from grader.hidden import leaks, notebook_text, public_lines, secrets_of
+
+from helpers import before_you_submit
 
 NOTEBOOKS = layout.available()
 
@@ -126,3 +129,35 @@ def test_release_writes_the_notebooks_and_the_bundle(released):
         assert path.read_text() == (layout.ROOT / "notebooks" / nb.assignment / nb.filename).read_text()
     with zipfile.ZipFile(root / "dist" / "student.zip") as zf:
         assert f"seqmodels-course/notebooks/{NOTEBOOKS[0].assignment}/{NOTEBOOKS[0].filename}" in zf.namelist()
+
+
+# An exercise heading's points: "### Exercise: `name` (N points: V visible, H hidden)".
+POINTS = re.compile(r"`(\w+)` \((\d+) points?: (\d+) visible, (\d+) hidden\)")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_exercise_headings_show_their_points(nb):
+    """Each exercise heading shows its points, visible and hidden, as the test cells' metadata counts them."""
+    source = nbformat.read(nb.source, as_version=4)
+    counted = {exercise: [0, 0] for exercise in nb.exercises}
+    shown = {}
+    for cell in source.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade") and not meta.get("solution"):
+            counted[nb.exercise_of(meta["grade_id"])]["### BEGIN HIDDEN TESTS" in cell.source] += meta["points"]
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("### Exercise"):
+                    shown.update({name: tuple(map(int, numbers)) for name, *numbers in POINTS.findall(line)})
+    assert shown == {e: (visible + hidden, visible, hidden) for e, (visible, hidden) in counted.items()}
+
+
+def test_every_notebook_names_a_validate_command_from_the_bundle():
+    """The "before you submit" command exists where students are (nbgrader, from requirements.txt) and names the notebook."""
+    assert re.search(r"^nbgrader==", release.student_requirements(), re.M)
+    for nb in NOTEBOOKS:
+        released = nbformat.read(nb.released, as_version=4)
+        command, filename = before_you_submit(released)
+        assert filename == nb.filename, f"{nb.key} tells students to validate {filename}"
+        assert "python -m grader" not in notebook_text(released), f"{nb.key} names the instructor's grader"
+        assert command in layout.STUDENT_README.read_text() or nb.filename in layout.STUDENT_README.read_text()

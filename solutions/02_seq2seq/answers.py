@@ -145,14 +145,28 @@ class Seq2Seq(nn.Module):
         outputs, _ = self.rnns[1](self.embedding(decoder_inputs), self.encode(src, src_lengths))
         return self.out(outputs)
 '''),
-    Answer("visible_tests_only", "Seq2Seq", correct=False,
+    Answer("sorted_lengths_default_pad", "Seq2Seq", correct=False,
            why="packs with the default enforce_sorted=True and stores pad_idx = 0 whatever is passed: "
-               "exactly what the visible tests try (sorted lengths, the default pad_idx), nothing more",
+               "right for sorted lengths and the default pad_idx only",
            source=_model(init=_INIT.replace("self.pad_idx = pad_idx", "self.pad_idx = 0")
                          .replace("padding_idx=pad_idx", "padding_idx=0"),
                          encode='''
     def encode(self, src, src_lengths):
         _, hidden = self.encoder(pack_padded_sequence(self.embedding(src), src_lengths, batch_first=True))
+        return hidden
+''')),
+    Answer("visible_tests_only", "Seq2Seq", correct=False,
+           why="ignores the pad_idx argument and keeps 0, the default: exactly what the visible tests try, "
+               "nothing more",
+           source=_model(init=_INIT.replace("self.pad_idx = pad_idx", "self.pad_idx = 0")
+                         .replace("padding_idx=pad_idx", "padding_idx=0"))),
+    Answer("lengths_from_nonzero_tokens", "Seq2Seq", correct=False,
+           why="ignores src_lengths and counts the tokens that are not 0: wrong as soon as pad_idx is not 0",
+           source=_model(encode='''
+    def encode(self, src, src_lengths):
+        lengths = (src != 0).sum(dim=1)
+        packed = pack_padded_sequence(self.embedding(src), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        _, hidden = self.encoder(packed)
         return hidden
 ''')),
     Answer("gru_cell_decoder", "Seq2Seq", correct=True,

@@ -130,8 +130,8 @@ ANSWERS = [
         outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.size(1))
         return self.classify(outputs)
 ''')),
-    Answer("visible_tests_only", TAGGER, correct=False,
-           why="lengths sorted and the longest as long as T, no dropout: exactly what the visible tests try, nothing more",
+    Answer("sorted_full_width_no_dropout", TAGGER, correct=False,
+           why="lengths sorted and the longest as long as T, no dropout: right for such batches only",
            source=tagger('''
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
         self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
@@ -140,6 +140,39 @@ ANSWERS = [
         packed = pack_padded_sequence(self.embedding(tokens), lengths, batch_first=True)
         outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True)
         return self.classify(outputs)
+''')),
+    Answer("visible_tests_only", TAGGER, correct=False,
+           why="packed, full width, in any order, but ignores the dropout argument: exactly what the visible "
+               "tests try (eval() mode only), nothing more",
+           source=tagger('''
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=pad_idx)
+        self.lstm = nn.LSTM(embed_dim, hidden_dim, batch_first=True, bidirectional=True)
+        self.classify = nn.Linear(2 * hidden_dim, num_tags)
+''', '''
+        packed = pack_padded_sequence(self.embedding(tokens), lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.size(1))
+        return self.classify(outputs)
+''')),
+    Answer("lengths_from_nonzero_tokens", TAGGER, correct=False,
+           why="ignores `lengths` and counts the tokens that are not PAD: wrong when the padding holds "
+               "anything else",
+           source=tagger(LAYERS, '''
+        lengths = (tokens != 0).sum(dim=1)
+        embedded = self.dropout(self.embedding(tokens))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.size(1))
+        return self.classify(self.dropout(outputs))
+''')),
+    Answer("cleans_padding_in_place", TAGGER, correct=False,
+           why="writes PAD over the caller's tokens after each sequence's end (masked_fill_): the right logits, "
+               "but the caller's batch changes",
+           source=tagger(LAYERS, '''
+        mask = torch.arange(tokens.size(1), device=tokens.device)[None, :] < lengths.to(tokens.device)[:, None]
+        tokens.masked_fill_(~mask, 0)
+        embedded = self.dropout(self.embedding(tokens))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        outputs, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=tokens.size(1))
+        return self.classify(self.dropout(outputs))
 ''')),
     # ---------------------------------------------------------------- BiLSTMTagger: other correct ways
     Answer("two_layer_lstm", TAGGER, correct=True,
@@ -240,6 +273,14 @@ def masked_cross_entropy(logits, targets, mask):
 def masked_cross_entropy(logits, targets, mask):
     loss = F.cross_entropy(logits[mask], targets[mask])
     return torch.tensor(loss.item())
+'''),
+    Answer("loss_marks_padding_in_place", LOSS, correct=False,
+           why="writes -100 into the caller's targets outside the mask, for ignore_index: the right value, "
+               "but the targets the caller scores next have changed",
+           source='''
+def masked_cross_entropy(logits, targets, mask):
+    targets[~mask] = -100
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100)
 '''),
     Answer("hand_written_masked_loss", LOSS, correct=True,
            why="log_softmax and gather at every position, then a mean weighted by the mask",
