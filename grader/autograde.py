@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -87,17 +88,56 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
         yield submission_of(item)
 
 
-def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning: str | None, workers: int,
+def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning: str | None, threads: int,
                  keep_scratch: bool, split: bool = True) -> Settings:
-    """How every notebook of this run is graded: threads per kernel share the cores among the workers."""
-    return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode,
-                    max(1, (os.cpu_count() or 1) // workers), warning, keep_scratch, reference_objects(layout.CACHE), split)
+    """How every notebook of this run is graded."""
+    return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode, threads, warning, keep_scratch,
+                    reference_objects(layout.CACHE), split)
+
+
+def cluster_session(scheduler):
+    """The Dask client for `scheduler`, reached before anything else (a wrong address touches nothing); or none."""
+    if scheduler is None:
+        return nullcontext()
+    from .cluster import session
+
+    return session(scheduler)
+
+
+def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings, workers: int, keep_scratch: bool,
+                  done) -> None:
+    """Grade on this machine's worker processes, each with a scratch folder under one for the run."""
+    from .pool import LocalPool
+
+    scratch = Path(tempfile.mkdtemp(prefix="grader-"))
+    os.chmod(scratch, 0o755)
+    try:
+        LocalPool(course, settings, min(workers, max(1, len(found))), scratch).run(read_lazily(found), len(found), done)
+    finally:
+        if keep_scratch:
+            print(f"grading folders kept in {scratch}", file=sys.stderr)
+        else:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+def write_class_outputs(out: Path, submissions: Path, collected, warning: str | None, settings: Settings) -> list[Row]:
+    """grades.csv and report.html from every row saved in OUT (overrides and the collect manifest applied)."""
+    from .similarity import of_submissions
+
+    rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
+    manifest.copy_into(out, submissions)
+    results.write_csv(out, rows)
+    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning,
+                 settings=report_sections.run_settings(settings.timeout, settings.sandbox,
+                                                        notebook_timeout=settings.notebook_timeout),
+                 similarity=of_submissions(submissions, layout.available()))
+    return rows
 
 
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
-              notebook_timeout: int | None = None,
-              assignment: list[str] | None = None, student: list[str] | None = None, sandbox: str = "auto",
-              keep_scratch: bool = False, progress_stream=None, split: bool = True, scheduler=None) -> list[Row]:
+              notebook_timeout: int | None = None, assignment: list[str] | None = None,
+              student: list[str] | None = None, sandbox: str = "auto", keep_scratch: bool = False,
+              progress_stream=None, split: bool = True, scheduler=None) -> list[Row]:
     """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
 
     `scheduler` (an address, `local`, or a Dask cluster object) grades on a Dask cluster, with `workers`
@@ -107,69 +147,36 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     tests' controls and the benchmark, never for grades.
     """
     submissions, out = submissions.resolve(), out.resolve()
-    if scheduler is not None:  # reach the cluster before anything else: a wrong address touches nothing
-        from .cluster import session
+    with cluster_session(scheduler) as client:
+        check_folders(submissions, out)
+        notebooks, students = select(submissions, assignment, student)
+        collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
+        students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
+        mode, warning = resolve_mode(sandbox)
+        local_workers = max(1, workers or os.cpu_count() or 1)
+        out.mkdir(parents=True, exist_ok=True)
+        course = prepared_course(notebooks)
+        found, unplaced = locate(submissions, notebooks, students)
+        # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
+        threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // local_workers)
+        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split)
+        results.clear(out, student, assignment)
+        results.save_unplaced(out, unplaced, students)
+        progress = Progress(len(found), progress_stream)
 
-        with session(scheduler) as client:
-            return _autograde(submissions, out, workers, timeout, notebook_timeout, assignment, student, sandbox,
-                              keep_scratch, progress_stream, split, client)
-    return _autograde(submissions, out, workers, timeout, notebook_timeout, assignment, student, sandbox, keep_scratch,
-                      progress_stream, split, None)
+        def done(result: Result) -> None:
+            row = result.row
+            results.save(out, row, result.feedback)
+            progress.advance(f"{row.student_id}/{row.assignment}/{row.notebook}: {row.status} {row.score:g}/{row.max_score:g}")
 
+        present = [f for f in found if f.path is not None]
+        for item in (f for f in found if f.path is None):  # nothing to run: graded here, at once
+            done(grade(submission_of(item), course, settings, worker=None))
+        if client is not None:
+            from .cluster import run_on_cluster
 
-def _autograde(submissions: Path, out: Path, workers, timeout, notebook_timeout, assignment, student, sandbox,
-               keep_scratch, progress_stream, split, client) -> list[Row]:
-    from .pool import LocalPool
-
-    check_folders(submissions, out)
-    notebooks, students = select(submissions, assignment, student)
-    collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
-    students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
-    mode, warning = resolve_mode(sandbox)
-    workers_given = workers
-    workers = max(1, workers or os.cpu_count() or 1)
-    out.mkdir(parents=True, exist_ok=True)
-    course = prepared_course(notebooks)
-    found, unplaced = locate(submissions, notebooks, students)
-    settings = run_settings(timeout, notebook_timeout, mode, warning, workers, keep_scratch, split)
-    results.clear(out, student, assignment)
-    results.save_unplaced(out, unplaced, students)
-    progress = Progress(len(found), progress_stream)
-
-    def done(result: Result) -> None:
-        row = result.row
-        results.save(out, row, result.feedback)
-        progress.advance(f"{row.student_id}/{row.assignment}/{row.notebook}: {row.status} {row.score:g}/{row.max_score:g}")
-
-    absent = [f for f in found if f.path is None]
-    present = [f for f in found if f.path is not None]
-    for item in absent:  # nothing to run: graded here, at once
-        done(grade(submission_of(item), course, settings, worker=None))
-    if client is not None:
-        from .cluster import run_on_cluster
-
-        def note(text: str) -> None:
-            progress.note = text
-
-        run_on_cluster(client, read_lazily(present), len(present), course, settings, done, in_flight=workers_given,
-                       note=note)
-    else:
-        scratch = Path(tempfile.mkdtemp(prefix="grader-"))
-        os.chmod(scratch, 0o755)
-        try:
-            LocalPool(course, settings, min(workers, max(1, len(present))), scratch).run(read_lazily(present),
-                                                                                         len(present), done)
-        finally:
-            if keep_scratch:
-                print(f"grading folders kept in {scratch}", file=sys.stderr)
-            else:
-                shutil.rmtree(scratch, ignore_errors=True)
-    rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
-    manifest.copy_into(out, submissions)
-    results.write_csv(out, rows)
-    from .similarity import of_submissions
-
-    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning,
-                 settings=report_sections.run_settings(timeout, mode, notebook_timeout=settings.notebook_timeout),
-                 similarity=of_submissions(submissions, layout.available()))
-    return rows
+            run_on_cluster(client, read_lazily(present), len(present), course, settings, done, in_flight=workers,
+                           note=lambda text: setattr(progress, "note", text))
+        else:
+            grade_locally(present, course, settings, local_workers, keep_scratch, done)
+    return write_class_outputs(out, submissions, collected, warning, settings)

@@ -7,7 +7,9 @@ Measured in one run, on one machine, over the same synthetic class:
   number of cores: no grader can beat it;
 * anchor: stock `nbgrader autograde` (and `generate_feedback`) on the same submissions, serial as it
   ships;
-* ours: `python -m grader autograde` with one worker and with all cores.
+* ours: `python -m grader autograde` with one worker and with all cores; with all cores and the test
+  cells in the student's kernel (what the trusted kernel costs); and on a Dask LocalCluster of one
+  single-threaded worker process per core (what the cluster path costs).
 
 Writes BENCHMARKS.md.
 """
@@ -90,6 +92,8 @@ class Figures:
     anchor_feedback: float
     ours_1: float
     ours_all: float
+    one_kernel_all: float  # the tests in the student's kernel, as before the trusted kernel
+    dask_all: float  # on a Dask LocalCluster of one single-threaded worker process per core
     per_notebook: list[dict]
     kernel_start_plain: float
     sandbox: str
@@ -132,21 +136,20 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
         anchor_feedback += seconds
     print(f"anchor: stock nbgrader autograde {anchor:.1f} s (+ generate_feedback {anchor_feedback:.1f} s)", flush=True)
 
-    # ours, one worker and all cores
+    # ours: one worker, all cores, all cores with the tests in the student's kernel, and a Dask LocalCluster
     ours = {}
-    rows = []
-    for workers in (1, cores):
-        out = workdir / f"out-{workers}"
+    for name, extra in [("1", ["--workers", "1"]), ("all", ["--workers", str(cores)]),
+                        ("one kernel", ["--workers", str(cores), "--single-kernel"]), ("dask", ["--scheduler", "local"])]:
+        out = workdir / f"out-{name.replace(' ', '-')}"
         seconds, done = timed([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out),
-                               "--workers", str(workers), "--sandbox", sandbox])
+                               "--sandbox", sandbox, *extra])
         if done.returncode != 0:
             raise RuntimeError(f"grader failed:\n{done.stderr[-3000:]}")
-        ours[workers] = seconds
-        if workers == cores:
-            from .results import load_all
+        ours[name] = seconds
+        print(f"ours, {name}: {seconds:.1f} s", flush=True)
+    from .results import load_all
 
-            rows = load_all(out)
-        print(f"ours, {workers} worker(s): {seconds:.1f} s", flush=True)
+    rows = load_all(workdir / "out-all")
 
     per_notebook = []
     for notebook in notebooks:
@@ -161,8 +164,8 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
             "worker_peak_mb": max((r.timings.get("worker_peak_mb", 0.0) for r in nb_rows), default=0.0),
         })
     mode, _ = resolve_mode(sandbox)
-    return Figures(cores, len(made), limit, plain_total, strict_limit, anchor, anchor_feedback, ours[1], ours[cores],
-                   per_notebook, statistics.median(t for v in starts.values() for t in v), mode)
+    return Figures(cores, len(made), limit, plain_total, strict_limit, anchor, anchor_feedback, ours["1"], ours["all"],
+                   ours["one kernel"], ours["dask"], per_notebook, statistics.median(t for v in starts.values() for t in v), mode)
 
 
 def machine() -> str:
@@ -197,6 +200,10 @@ def markdown(f: Figures, students: int) -> str:
         f"| ours, `--workers {f.cores}` | {f.ours_all:.1f} | **{f.ours_all / f.limit:.2f}x limit**, "
         f"**{f.anchor / f.ours_all:.2f}x faster than the anchor** ({(f.anchor + f.anchor_feedback) / f.ours_all:.2f}x with its feedback); "
         f"{f.ours_all / f.strict_limit:.2f}x the strict limit |",
+        f"| the same, test cells in the student's kernel (no trusted kernel, as before it) | {f.one_kernel_all:.1f} | "
+        f"the trusted kernel costs **{f.ours_all / f.one_kernel_all:.2f}x** |",
+        f"| ours on a Dask `LocalCluster`, {f.cores} single-threaded worker processes (`--scheduler local`) | "
+        f"{f.dask_all:.1f} | **{f.dask_all / f.ours_all:.2f}x the local pool** (cluster start-up included) |",
         "",
         f"Kernel start (plain, to a ready kernel): median {f.kernel_start_plain:.2f} s. nbclient's default graceful "
         "shutdown costs about 2 s per kernel on top of the execution; the grader kills its disposable sandboxed kernel "

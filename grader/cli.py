@@ -32,7 +32,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     from .autograde import autograde
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
-                     notebook_timeout=args.notebook_timeout, scheduler=args.scheduler,
+                     notebook_timeout=args.notebook_timeout, scheduler=args.scheduler, split=not args.single_kernel,
                      assignment=args.assignment, student=args.student, sandbox=args.sandbox,
                      keep_scratch=args.keep_scratch)
     print_table(rows)
@@ -124,6 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
+    # The tests in the student's own kernel, as stock nbgrader runs them: for the benchmark's comparison only.
+    p.add_argument("--single-kernel", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("demo", help="collect the sample class from demo/canvas, grade it, export Canvas's import file "

@@ -82,7 +82,7 @@ EXPECTED = {  # student: (status, score); notebook 1 is worth 16: lstm_cell 6, r
     "one_giant_print": ("output_limit", 9),  # a 100 MB message is dropped, the kernel stopped after the visible test
     "not_json": ("invalid_notebook", 0),
     "not_a_notebook": ("invalid_notebook", 0),
-    "misnamed": ("graded", 10),  # a browser's copy mark and another case: placed, the detail says so
+    "misnamed": ("graded", 16),  # a browser's copy mark and another case: placed, the detail says so
     "only_a_script": ("missing", 0),
     "nothing": ("not_submitted", 0),
     "deleted_test": ("tampered", 16),

@@ -79,6 +79,11 @@ print(f"wrote {written // 2**20} MB into the run folder")
 '''
 SLOW_CELLS = ["import time\ntime.sleep(4)"] * 12
 NOTEBOOK_TIMEOUT = 40
+RELEASED = nbformat.read(NB.released, as_version=4)
+FULL = sum(cells.points(c) for c in RELEASED.cells if cells.is_test(c))
+# The tests before `run_packed`'s answer cell run before anything added after it can stop the notebook.
+BEFORE_RUN_PACKED = sum(cells.points(c) for c in RELEASED.cells[:next(
+    i for i, c in enumerate(RELEASED.cells) if cells.grade_id(c) == "run_packed")] if cells.is_test(c))
 
 
 def with_cell(nb, source: str, after: str | None = None):
@@ -126,16 +131,16 @@ def build_class(subs: Path) -> None:
 
 
 EXPECTED = {  # student: (status, score, words in the detail)
-    "honest_a": ("graded", 10, ""), "honest_b": ("graded", 10, ""), "honest_c": ("graded", 10, ""),
+    "honest_a": ("graded", FULL, ""), "honest_b": ("graded", FULL, ""), "honest_c": ("graded", FULL, ""),
     "link_to_kmsg": ("invalid_notebook", 0, "symbolic link"),
     "link_to_solution": ("invalid_notebook", 0, "symbolic link"),
     "link_to_classmate": ("invalid_notebook", 0, "symbolic link"),
     "fifo": ("invalid_notebook", 0, "not a regular file"),
-    "display_flood": ("output_limit", 10, "more than 2 MB"),
-    "never_ends": ("timeout", 0, f"ran past its {NOTEBOOK_TIMEOUT} s limit"),
-    "nbformat_3": ("graded", 10, ""),
-    "grade_id_list": ("tampered", 10, "is not in the assignment"),
-    "points_text": ("tampered", 10, "metadata edited (points)"),
+    "display_flood": ("output_limit", FULL, "more than 2 MB"),
+    "never_ends": ("timeout", BEFORE_RUN_PACKED, f"ran past its {NOTEBOOK_TIMEOUT} s limit"),
+    "nbformat_3": ("graded", FULL, ""),
+    "grade_id_list": ("tampered", FULL, "is not in the assignment"),
+    "points_text": ("tampered", FULL, "metadata edited (points)"),
 }
 
 
@@ -280,7 +285,7 @@ def test_two_runs_at_once_do_not_share_a_kernel_uid(tmp_path):
     time.sleep(8)  # run A's kernel is up and forking
     rows = autograde(tmp_path / "b", tmp_path / "out-b", workers=1, timeout=30, assignment=[NB.assignment])
     first.join(timeout=300)
-    assert (rows[0].status, rows[0].score) == ("graded", 10), rows[0].detail
+    assert (rows[0].status, rows[0].score) == ("graded", FULL), rows[0].detail
 
 
 def test_control_a_shared_uid_starves_the_second_kernel(tmp_path):
@@ -344,5 +349,5 @@ def test_a_killed_grading_process_costs_no_one_their_grade(tmp_path):
     assert killed is not None, "no grading process to kill"
     assert grader.returncode == 0, err[-2000:]
     grades = read_grades_csv(tmp_path / "out")
-    assert {s: (r["status"], r["score"]) for (s, _), r in grades.items()} == {s: ("graded", "10") for s in
+    assert {s: (r["status"], r["score"]) for (s, _), r in grades.items()} == {s: ("graded", f"{FULL:g}") for s in
                                                                                ("s1", "s2", "s3", "s4")}
