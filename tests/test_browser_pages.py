@@ -210,3 +210,41 @@ def test_screenshots_of_the_demo(chromium, demo_run, tmp_path):
         sizes[path.name] = struct.unpack(">II", head[16:24])
     assert sizes["report.png"][0] == sizes["report-analysis.png"][0] == WIDTH
     assert sizes["feedback.png"] == (2 * PHONE["width"], 2 * PHONE["height"])
+
+
+# --- a page built from a hostile notebook ---------------------------------------------------------
+
+WATCH_JS = """() => ({pwned: window.__pwned ?? null,
+    maths: Array.from(document.querySelectorAll('math')).map((m) => {
+        const box = m.getBoundingClientRect(); return [box.width, box.height, m.getAttribute('display')]; })})"""
+
+
+def test_a_hostile_notebook_s_page_runs_no_student_script_and_renders_its_maths(chromium, tmp_path):
+    """Student markdown with a script, an event handler and a javascript: link; maths inline and displayed."""
+    from test_safepage import hostile_notebook, render
+
+    path = tmp_path / "hostile.html"
+    path.write_text(render(hostile_notebook()))
+    page, asked = open_page(chromium, path)
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.click("text=click")  # the javascript: link
+    page.wait_for_timeout(500)
+    seen = page.evaluate(WATCH_JS)
+    shot(page, "hostile-feedback")
+    assert seen["pwned"] is None and dialogs == [], "a student's script ran"
+    assert len(seen["maths"]) == 2 and all(w > 10 and h > 5 for w, h, _ in seen["maths"]), seen["maths"]
+    assert asked == [], f"the page asked the network for {asked}"
+
+
+def test_control_without_the_policy_and_the_sanitiser_the_script_runs(chromium, tmp_path):
+    from grader.feedback import FeedbackExporter
+    from test_safepage import hostile_notebook
+
+    page_html, _ = FeedbackExporter(template_name="classic", sanitize_html=False).from_notebook_node(hostile_notebook())
+    policy = page_html.index("<meta http-equiv=\"Content-Security-Policy\"")
+    path = tmp_path / "unsafe.html"
+    path.write_text(page_html[:policy] + page_html[page_html.index(">", policy) + 1:])  # the policy taken out
+    page, _ = open_page(chromium, path)
+    page.wait_for_timeout(500)
+    assert page.evaluate("() => window.__pwned ?? null") is not None, "the control's script did not run"
