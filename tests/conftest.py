@@ -13,7 +13,7 @@ from grader import answers, layout
 from grader.autograde import autograde
 from grader.results import Row, load_all
 
-from helpers import write_submission
+from helpers import require, write_submission
 
 NOTEBOOKS = layout.available()
 
@@ -123,3 +123,19 @@ def prepared_course():
     from grader.course import cached_course
 
     return cached_course(layout.CACHE, layout.available())
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's Chromium under Playwright, headless (never a browser Playwright downloads)."""
+    from grader.screenshots import CHROMIUM, launch
+
+    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require(False, "playwright is not installed (pip install -e '.[dev]')")
+    with sync_playwright() as p:
+        browser = launch(p)
+        yield browser
+        browser.close()

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.lab import lab_command, student_env
-from grader.screenshots import CHROMIUM, CHROMIUM_ARGS
 
 VIEWPORT = {"width": 1280, "height": 900}
 
@@ -100,9 +99,6 @@ def stop(proc: subprocess.Popen, grace: float = 15) -> None:
     except ProcessLookupError:
         pass
 
-
-def launch_chromium(playwright):
-    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
 
 
 # --- one notebook in JupyterLab -------------------------------------------------------------

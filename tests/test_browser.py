@@ -19,8 +19,8 @@ import pytest
 from grader import answers, hidden, layout
 from grader.cells import is_hidden_in_release as is_hidden
 
-from helpers import require, tree_digest
-from student_lab import (CHROMIUM, VIEWPORT, NotebookPage, copy_notebooks, launch_chromium,
+from helpers import tree_digest
+from student_lab import (VIEWPORT, NotebookPage, copy_notebooks,
                          running_lab)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -62,16 +62,8 @@ def screenshot(page, name: str, full_page: bool = False) -> Path:
 # --- fixtures: one Chromium, one JupyterLab for the module ------------------------------------
 
 @pytest.fixture(scope="module")
-def browser():
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
+def browser(chromium):
+    return chromium
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,6 @@ from grader import answers, hidden, layout, report, report_sections, similarity,
 from grader.feedback import notice_page
 from grader.results import feedback_path
 
-from helpers import require
 from sample_class import HIDDEN_LINE, NOTEBOOK, class_rows, copied_pair, feedback_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -26,21 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ARTIFACTS = layout.ROOT / "test-artifacts" / "browser"
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_WORDS = "A cell ran past the time limit and was interrupted; the tests that passed still count."
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    from grader.screenshots import CHROMIUM, launch
-
-    require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require(False, "playwright is not installed (pip install -e '.[dev]')")
-    with sync_playwright() as p:
-        browser = launch(p)
-        yield browser
-        browser.close()
 
 
 def open_page(chromium, path: Path, phone: bool = False):

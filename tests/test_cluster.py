@@ -116,14 +116,19 @@ def test_a_class_grades_the_same_on_the_cluster_as_locally(cluster, tmp_path):
         assert page_text(tmp_path / "remote", student) == page_text(tmp_path / "local", student), student
 
 
-def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path):
-    good = answers.submission(NB)
+def grading_on(cluster: RealCluster, folder: Path, *extra: str) -> tuple[list[str], subprocess.Popen]:
+    """Six honest students, and `python -m grader autograde ... --scheduler` grading them in the background."""
     students = [f"s{i}" for i in range(6)]
     for student in students:
-        write_submission(tmp_path / "subs", student, NB, good)
-    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(tmp_path / "subs"), "--out",
-                               str(tmp_path / "out"), "--scheduler", cluster.address, "--assignment", NB.assignment],
-                              cwd=layout.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        write_submission(folder / "subs", student, NB, answers.submission(NB))
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(folder / "subs"), "--out",
+                               str(folder / "out"), "--scheduler", cluster.address, "--assignment", NB.assignment,
+                               *extra], cwd=layout.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return students, grader
+
+
+def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path):
+    students, grader = grading_on(cluster, tmp_path)
     time.sleep(12)  # the first notebooks are being graded
     victim = cluster.worker_pids()[0]
     os.kill(victim, signal.SIGKILL)
@@ -164,14 +169,7 @@ def test_an_unreachable_scheduler_fails_within_seconds_naming_it(tmp_path):
 
 
 def test_ctrl_c_leaves_every_row_whole_and_a_rerun_regrades(cluster, tmp_path):
-    good = answers.submission(NB)
-    students = [f"s{i}" for i in range(6)]
-    for student in students:
-        write_submission(tmp_path / "subs", student, NB, good)
-    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(tmp_path / "subs"), "--out",
-                               str(tmp_path / "out"), "--scheduler", cluster.address, "--workers", "2",
-                               "--assignment", NB.assignment], cwd=layout.ROOT, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True)
+    students, grader = grading_on(cluster, tmp_path, "--workers", "2")
     saved = tmp_path / "out" / "results"
     for _ in range(600):
         if len(list(saved.glob("*/*/*.json"))) >= 2:
