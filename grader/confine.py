@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import uuid
@@ -141,6 +142,44 @@ class KernelGroup:
                 folder.rmdir()
             except OSError as exc:
                 log.debug("could not remove %s: %s", folder, exc)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+WORKER_FOLDER = re.compile(r"/grader-worker-(\d+)-[^/]+")
+
+
+def sweep() -> list[str]:
+    """Unmount the run folders and remove the control groups of grading processes that died (killed, out of
+    memory) before they could: each names the process that made it. What was swept, for the log."""
+    swept = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        parts = line.split()
+        found = WORKER_FOLDER.search(parts[1]) if len(parts) > 1 else None
+        if found and parts[0] == "tmpfs" and not pid_alive(int(found.group(1))):
+            unmount_run_folder(Path(parts[1]))
+            swept.append(parts[1])
+    if version() == "v1" or version() == "v2":
+        roots = [CGROUP_ROOT / PARENT] if version() == "v2" else [CGROUP_ROOT / c / PARENT for c in ("memory", "pids")]
+        for root in roots:
+            for group in root.glob("kernel-*"):
+                owner = group.name.split("-")[1]
+                if owner.isdigit() and not pid_alive(int(owner)):
+                    stale = KernelGroup.__new__(KernelGroup)
+                    stale.folders = [group]
+                    stale.remove()
+                    swept.append(str(group))
+    if swept:
+        log.info("removed what dead grading processes left: %s", ", ".join(swept))
+    return swept
 
 
 def mount_run_folder(folder: Path, uid: int | None) -> bool:

@@ -126,11 +126,17 @@ class GradedExecute(Execute):
             return cell, resources
         self._interrupted_at_limit = False
         try:
+            self._dropped_messages()  # what came before this cell is not this cell's
             self._audit.before_cell(cell, index)
             if self.trusted is not None and cells.is_test(cell):
                 self._run_test_cell(cell, index, label)
             else:
                 cell, resources = super().preprocess_cell(cell, resources, index)
+            if not self._stopped and self._dropped_messages():
+                self._event("output_limit", index, f"{label} sent one output over {MAX_MESSAGE_BYTES // 2**20} MB; "
+                                                   "it was dropped")
+                cell.outputs.append(new_output("stream", name="stdout", text=f"\n[an output over "
+                                               f"{MAX_MESSAGE_BYTES // 2**20} MB was dropped]\n"))
             if self._worth_auditing(cell, index) and not self._stopped:
                 self._audit.after_cell(cell, index)
         except TrustedKernelFailed as exc:
@@ -240,6 +246,25 @@ class GradedExecute(Execute):
             await self.km.interrupt_kernel()
         except Exception:
             pass
+
+    def _dropped_messages(self) -> int:
+        """How many times ZeroMQ dropped the kernel's output connection since last asked: it does so, and
+        reconnects, when one message is over the size limit (a monitor on the IOPub socket says so)."""
+        if getattr(self, "kc", None) is None or not hasattr(getattr(self.kc, "iopub_channel", None), "socket"):
+            return 0
+        if getattr(self, "_monitor_of", None) is not self.kc:
+            import zmq
+
+            address = f"inproc://iopub-monitor-{id(self)}-{id(self.kc)}"
+            self.kc.iopub_channel.socket.monitor(address, zmq.EVENT_DISCONNECTED)
+            self._watcher = self.kc.context.socket(zmq.PAIR)
+            self._watcher.connect(address)
+            self._monitor, self._monitor_of = zmq.Socket.shadow(self._watcher.underlying), self.kc
+        count = 0
+        while self._monitor.poll(0):
+            self._monitor.recv_multipart()
+            count += 1
+        return count
 
     def _worth_auditing(self, cell, index: int) -> bool:
         """After the student's cells, the tests and the last cell: what a patch made anywhere else

@@ -212,6 +212,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             confine.unmount_run_folder(Path(self.run_dir))
             self._mounted = False
 
+    # jupyter_client binds `cleanup_resources` to its own coroutine, and nbclient calls it directly once a
+    # kernel has died: without this, a dead kernel's group and tmpfs would outlive it.
+    cleanup_resources = _async_cleanup_resources
+
     def out_of_memory(self) -> bool:
         """Whether the memory limit of the kernel's process tree was hit."""
         group = getattr(self, "_group", None)

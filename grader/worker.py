@@ -10,7 +10,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from . import layout, uids
+from . import confine, layout, uids
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +19,9 @@ class Worker:
     """A grading process's own resources: a private scratch folder, kernel uids, and its trusted kernel."""
 
     def __init__(self, scratch_root: Path | None = None, keep_scratch: bool = False):
-        self.scratch = Path(tempfile.mkdtemp(prefix="grader-worker-", dir=scratch_root))
+        confine.sweep()
+        # The folder names this process: what it leaves behind if it is killed can be found and removed.
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"grader-worker-{os.getpid()}-", dir=scratch_root))
         os.chmod(self.scratch, 0o711)  # a kernel's unprivileged uid must reach its run folder inside
         self.keep_scratch = keep_scratch
         self._held = ExitStack()

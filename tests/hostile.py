@@ -143,7 +143,7 @@ while True:
 chunk = "x" * 100_000
 for _ in range(10_000):
     print(chunk)
-''', "stub", "demo", ("output_limit", "timeout")),
+''', "stub", "demo", ("output_limit", "timeout", "graded")),  # graded: the kernel ran out of memory packing it
     Hostile("read_gradebook", STUB + '''
 import base64, sqlite3
 rows = sqlite3.connect("../../../gradebook.db").execute("select source from source_cell").fetchall()

@@ -81,6 +81,10 @@ def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: b
                     scores[name] = result
                 executor._end_pair()
         finally:
+            if km.has_kernel:  # nbclient stops only the kernels it started itself
+                from jupyter_core.utils import run_sync
+
+                run_sync(km.shutdown_kernel)(now=True)
             if trusted is not None:
                 from jupyter_core.utils import run_sync
 

@@ -42,8 +42,8 @@ def test_demo_zips_collect_as_expected(tmp_path):
 
 @pytest.mark.slow
 def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
-    """`make demo`'s path, on the last assignment: collect, autograde (real kernels), export for Canvas."""
-    last = layout.available()[-1]
+    """`make demo`'s path, on the assignment whose notebook cat broke: collect, autograde (real kernels), export."""
+    last = layout.SERIES[2]  # cat's not-JSON upload; ben's catalogued wrong answer
     out = tmp_path / "out"
     out.mkdir()
     (out / "overrides.csv").write_text("student,assignment,notebook,score,reason\n"
@@ -52,7 +52,7 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     got = {r.student_id: r for r in rows}
     assert set(got) == {"ada", "ben", "cat", "dan"}
     assert got["ada"].status == "graded" and got["ada"].score == got["ada"].max_score > 0
-    assert got["ben"].status == "graded" and "bilstm_tagger (1).ipynb" in got["ben"].detail
+    assert got["ben"].status == "graded" and got["ben"].score < got["ben"].max_score
     assert got["cat"].status == "invalid_notebook" and got["dan"].status == "not_submitted"
     assert got["cat"].score == 5 and "set to 5 by the instructor: resent the file" in got["cat"].detail
     with (out / "grades.csv").open() as f:

@@ -149,3 +149,38 @@ def test_cells_after_a_stop_are_not_run():
     executor._stopped = "not run: the kernel died in cell 0"
     cell, _ = executor.preprocess_cell(nb.cells[1], {}, 1)
     assert [o.ename for o in cell.outputs] == ["CellNotRun"]
+
+
+def test_a_message_over_the_size_limit_is_noticed_though_the_stream_recovers(tmp_path):
+    """ZeroMQ drops a message over MAXMSGSIZE by disconnecting the peer (then reconnects): the monitor on the
+    output socket is how the executor knows that a cell's output was lost."""
+    import zmq
+    import zmq.asyncio
+
+    context = zmq.asyncio.Context()
+    address = f"ipc://{tmp_path}/iopub"
+    publisher = zmq.Context.instance().socket(zmq.PUB)
+    publisher.bind(address)
+    subscriber = context.socket(zmq.SUB)
+    subscriber.setsockopt(zmq.MAXMSGSIZE, 1000)
+    subscriber.setsockopt(zmq.SUBSCRIBE, b"")
+    subscriber.connect(address)
+
+    class Client:
+        iopub_channel = type("Channel", (), {"socket": subscriber})()
+
+    Client.context = context
+    executor = GradedExecute(timeout=1)
+    executor.kc = Client()
+    try:
+        assert executor._dropped_messages() == 0
+        import time
+
+        time.sleep(0.3)
+        publisher.send(b"y" * 5000)
+        time.sleep(0.5)
+        assert executor._dropped_messages() == 1
+        assert executor._dropped_messages() == 0, "each drop is told once"
+    finally:
+        publisher.close(0)
+        context.destroy(0)
