@@ -91,30 +91,38 @@ def catalogue_fills(notebook: layout.Notebook) -> dict[str, dict[str, str]]:
     return {"reference": {}, BLANK: blank_answers(notebook)} | {a.name: {a.cell: a.source} for a in answers.catalogue(notebook)}
 
 
-def remembered_scores(split: bool):
-    """{notebook name: {answer name: {test cell: points}}}, graded on first use (tests/quick.py)."""
+@pytest.fixture(scope="session")
+def catalogue_scores():
+    """{notebook name: (trusted-kernel scores, one-kernel scores)}, each {answer: {test cell: points}}, graded
+    on first use, both ways at once (tests/quick.py): the two runs are serial, so two cores halve the wait."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from quick import grade_answers
 
-    cache: dict[str, dict] = {}
+    cache: dict[str, tuple[dict, dict]] = {}
 
-    def scores(notebook: layout.Notebook) -> dict[str, dict[str, float]]:
+    def scores(notebook: layout.Notebook) -> tuple[dict, dict]:
         if notebook.name not in cache:
-            cache[notebook.name] = grade_answers(notebook, catalogue_fills(notebook), split=split)
+            fills = catalogue_fills(notebook)
+            with ThreadPoolExecutor(2) as both:
+                split = both.submit(grade_answers, notebook, fills, True)
+                single = both.submit(grade_answers, notebook, fills, False)
+                cache[notebook.name] = (split.result(), single.result())
         return cache[notebook.name]
 
     return scores
 
 
 @pytest.fixture(scope="session")
-def quick_scores():
+def quick_scores(catalogue_scores):
     """Every catalogued answer graded as the grader grades: test cells in a trusted kernel."""
-    return remembered_scores(split=True)
+    return lambda notebook: catalogue_scores(notebook)[0]
 
 
 @pytest.fixture(scope="session")
-def single_kernel_scores():
+def single_kernel_scores(catalogue_scores):
     """The same answers with the test cells in the student's kernel, as stock nbgrader runs them."""
-    return remembered_scores(split=False)
+    return lambda notebook: catalogue_scores(notebook)[1]
 
 
 @pytest.fixture(scope="session")

@@ -91,8 +91,9 @@ def test_feedback_summary_of_a_hand_built_page(chromium, tmp_path):
     # the failing hidden test's link takes the reader to its cell
     page.click(f'#{summary.SUMMARY_ID} a[href="#cell-test_square_hidden"]')
     page.wait_for_function("() => window.scrollY > 0")
-    top = page.evaluate("() => document.getElementById('cell-test_square_hidden').getBoundingClientRect().top")
-    assert abs(top) < 5, f"the link did not bring the cell to the top ({top})"
+    top, at_end = page.evaluate("() => [document.getElementById('cell-test_square_hidden').getBoundingClientRect().top, "
+                                "window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 1]")
+    assert abs(top) < 5 or (at_end and 0 <= top < 400), f"the link did not bring the cell to the top ({top})"
     shot(page, "summary-toy-phone-followed")
 
 
@@ -176,7 +177,7 @@ def test_demo_feedback_page_and_report(chromium, demo_run):
     assert hidden.leaks(seen["page"].evaluate("() => document.body.innerText"), secrets) == []
     page, report_text = check_report(chromium, demo_run, "report-demo")
     assert "Item analysis" in report_text and "Discrimination is not shown" in report_text
-    assert page.locator("a[href^='feedback/']").count() == 9
+    assert page.locator("a[href^='feedback/']").count() == 3 * len(layout.available())
 
 
 def test_screenshots_of_the_demo(chromium, demo_run, tmp_path):
