@@ -221,6 +221,12 @@ def markdown(f: Figures, students: int) -> str:
               "replaces by killing its sandbox, so the figure can be negative; the ratio to the strict limit above is "
               "the grader's whole overhead (its nbgrader bookkeeping, audit, feedback, start-up and report). Plain runs "
               "of one notebook on this machine also vary by 1-2 s from run to run.",
+              "", "What the trusted kernel costs: each worker starts one (about 2 s, torch imported once) and gives it a "
+              "fresh namespace for every notebook; each test cell then starts a serve loop in the student's kernel and "
+              "its calls cross the relay (about 20 ms per test cell on the reference of notebook 1, more for tests that "
+              "make hundreds of calls). The one-kernel row is the same class graded with the test cells in the "
+              "student's kernel, in the same run: the ratio is the whole price of taking the tests out of the student's "
+              "process. The Dask row includes starting the `LocalCluster` and shipping the course to its workers.",
               "", "Ours includes preparing the course once per run (nbgrader generate_assignment and a gradebook), "
               "the sandbox, the cheat audit after the student's cells and the test cells, and the feedback HTML; the anchor does none of "
               "the sandboxing or auditing and writes no feedback unless counted separately.", ""]
