@@ -94,6 +94,7 @@ class GradedExecute(Execute):
         self._last_code_cell = code[-1] if code else -1
         self._pair = None
         self._verdicts: dict[str, bool] = {}
+        # The configured per-cell limit: `timeout` itself shrinks as the notebook's own limit runs out.
         self._cell_limit = getattr(self, "_cell_limit", None) or self.timeout
         self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
 
