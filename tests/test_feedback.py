@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -58,20 +59,24 @@ def test_feedback_says_why_each_hidden_test_of_a_wrong_answer_failed(catalogue_r
             assert re.search(r"\b\w+(Error|Exception)\b", after), (answer.name, cell.grade_id)
 
 
+def stock_feedback_page(root, nb: layout.Notebook) -> str:
+    """Stock nbgrader's feedback for the untouched release of `nb`, from a stock course of its own."""
+    subs = root / "submissions"
+    write_submission(subs, "student", nb, nbformat.read(nb.released, as_version=4))
+    course = stock_course(root, [nb], subs)
+    assert stock_autograde(course, nb.assignment, timeout=600).returncode == 0
+    assert stock_feedback(course, nb.assignment).returncode == 0
+    return html_text((course / "feedback" / "student" / nb.assignment / f"{nb.name}.html").read_text())
+
+
 @pytest.fixture(scope="module")
 def stock_feedback_pages(tmp_path_factory):
-    """Stock nbgrader's feedback for the untouched release of every notebook."""
-    root = tmp_path_factory.mktemp("stock-feedback")
-    subs = root / "submissions"
-    notebooks = layout.available()
-    for nb in notebooks:
-        write_submission(subs, "student", nb, nbformat.read(nb.released, as_version=4))
-    course = stock_course(root, notebooks, subs)
-    for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
-        assert stock_autograde(course, assignment, timeout=600).returncode == 0
-        assert stock_feedback(course, assignment).returncode == 0
-    return {nb: html_text((course / "feedback" / "student" / nb.assignment / f"{nb.name}.html").read_text())
-            for nb in notebooks}
+    """Stock nbgrader's feedback for every notebook; a course each, so two are built at once (each
+    `nbgrader` command spends most of its time starting up, on one core)."""
+    with ThreadPoolExecutor(2) as pool:
+        pages = {nb: pool.submit(stock_feedback_page, tmp_path_factory.mktemp(f"stock-{nb.name}"), nb)
+                 for nb in layout.available()}
+    return {nb: page.result() for nb, page in pages.items()}
 
 
 def test_control_the_same_check_catches_stock_feedback(stock_feedback_pages):
