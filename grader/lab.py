@@ -32,5 +32,8 @@ def lab_command(root: Path, port: int | None = None, open_browser: bool = True, 
 
 
 def lab(root: Path, port: int | None = None, open_browser: bool = True, extra: list[str] = ()) -> int:
-    """Run JupyterLab until interrupted."""
-    return subprocess.call(lab_command(root, port, open_browser, extra), env=student_env())
+    """Run JupyterLab until interrupted; on POSIX this process becomes JupyterLab, so stopping it stops the server."""
+    command = lab_command(root, port, open_browser, extra)
+    if os.name == "posix":
+        os.execve(command[0], command, student_env())
+    return subprocess.call(command, env=student_env())

@@ -14,4 +14,8 @@ args = [f"--ServerApp.root_dir={here / 'notebooks'}", *sys.argv[1:]]
 # Jupyter refuses to start as root (as in many containers) unless told it may.
 if getattr(os, "geteuid", lambda: -1)() == 0 and "--allow-root" not in args:
     args.append("--allow-root")
-sys.exit(subprocess.call([sys.executable, "-m", "jupyter", "lab", *args], env=env))
+command = [sys.executable, "-m", "jupyter", "lab", *args]
+if os.name == "posix":
+    # Become JupyterLab, so that stopping this process (Ctrl-C, kill, a process manager) stops the server.
+    os.execve(sys.executable, command, env)
+sys.exit(subprocess.call(command, env=env))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -77,34 +78,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_start_lab_serves_the_notebooks(bundle):
-    """`python start_lab.py` starts JupyterLab on notebooks/, also as root (where Jupyter needs --allow-root)."""
+def contents(port: int) -> dict | None:
+    """The server's listing of its root folder, or None while nothing answers on `port`."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5) as answer:
+            return json.load(answer)
+    except OSError:
+        return None
+
+
+def test_start_lab_serves_the_notebooks_and_stops_with_it(bundle):
+    """`python start_lab.py` starts JupyterLab on notebooks/, also as root (where Jupyter needs --allow-root);
+    stopping that process stops the server (no JupyterLab left running on its own)."""
     course, home, venv = bundle
     port = free_port()
     lab = subprocess.Popen([str(venv / "bin" / "python"), "start_lab.py", "--no-browser", f"--port={port}",
                             "--ServerApp.ip=127.0.0.1", "--ServerApp.token="],
                            cwd=course, env=clean_env(home, venv), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True)
+                           text=True, start_new_session=True)
     try:
         listing, deadline = None, time.monotonic() + 90
         while listing is None and time.monotonic() < deadline and lab.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/contents", timeout=5) as answer:
-                    listing = json.load(answer)
-            except OSError:
-                time.sleep(1)
+            listing = contents(port) or time.sleep(1)
         if listing is None:
             lab.terminate()
             pytest.fail(f"JupyterLab did not answer: {lab.communicate(timeout=30)[0][-2000:]}")
         assert sorted(item["name"] for item in listing["content"]) == sorted({nb.assignment for nb in NOTEBOOKS})
-    finally:
-        if lab.poll() is None:
-            lab.terminate()
-            try:
-                lab.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                lab.kill()
-                lab.wait()
+        lab.terminate()
+        lab.wait(timeout=30)
+        assert contents(port) is None, "JupyterLab still serves after start_lab.py was stopped"
+    finally:  # nothing of it outlives the test, whatever happened
+        if group_alive(lab.pid):
+            os.killpg(lab.pid, signal.SIGKILL)
+        lab.wait()
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the process group `pgid` is still running."""
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
 
 
 @pytest.mark.parametrize("completed", [True, False], ids=["completed", "untouched"])
