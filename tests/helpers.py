@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
+import socket
 from pathlib import Path
 
 import nbformat
@@ -35,6 +36,13 @@ def read_grades_csv(out: Path) -> dict[tuple[str, str], dict[str, str]]:
     """grades.csv as {(student, assignment/notebook): row}."""
     with (out / "grades.csv").open() as f:
         return {(r["student_id"], f"{r['assignment']}/{r['notebook']}"): r for r in csv.DictReader(f)}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def tree_digest(root: Path) -> str:

@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,7 +20,7 @@ import pytest
 
 from grader import answers, layout, release
 
-from helpers import before_you_submit, require
+from helpers import before_you_submit, free_port, require
 
 pytestmark = pytest.mark.slow
 
@@ -72,12 +72,6 @@ def test_fresh_venv_has_the_pinned_torch(bundle):
     assert done.stdout.strip().split("+")[0] == "2.13.0", done.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def contents(port: int) -> dict | None:
     """The server's listing of its root folder, or None while nothing answers on `port`."""
     try:
@@ -99,7 +93,9 @@ def test_start_lab_serves_the_notebooks_and_stops_with_it(bundle):
     try:
         listing, deadline = None, time.monotonic() + 90
         while listing is None and time.monotonic() < deadline and lab.poll() is None:
-            listing = contents(port) or time.sleep(1)
+            listing = contents(port)
+            if listing is None:
+                time.sleep(1)
         if listing is None:
             lab.terminate()
             pytest.fail(f"JupyterLab did not answer: {lab.communicate(timeout=30)[0][-2000:]}")
@@ -108,18 +104,9 @@ def test_start_lab_serves_the_notebooks_and_stops_with_it(bundle):
         lab.wait(timeout=30)
         assert contents(port) is None, "JupyterLab still serves after start_lab.py was stopped"
     finally:  # nothing of it outlives the test, whatever happened
-        if group_alive(lab.pid):
+        with contextlib.suppress(ProcessLookupError):  # the group is gone already
             os.killpg(lab.pid, signal.SIGKILL)
         lab.wait()
-
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the process group `pgid` is still running."""
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
 
 
 @pytest.mark.parametrize("completed", [True, False], ids=["completed", "untouched"])

@@ -11,7 +11,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,18 +23,12 @@ from grader.autograde import autograde
 from grader.hidden import html_text
 from grader.task import Settings, Submission
 
-from helpers import read_grades_csv, require, write_submission
+from helpers import free_port, read_grades_csv, require, write_submission
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]
 DASK = Path(sys.executable).parent / "dask"
 TESTS = Path(__file__).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RealCluster:
