@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import subprocess
+import time
 import uuid
 from functools import cache
 from pathlib import Path
@@ -76,7 +77,8 @@ class KernelGroup:
             folder = CGROUP_ROOT / PARENT / self.name
             folder.mkdir()
             _write(folder / "memory.max", str(memory_bytes))
-            _write(folder / "memory.swap.max", "0") if (folder / "memory.swap.max").exists() else None
+            if (folder / "memory.swap.max").exists():
+                _write(folder / "memory.swap.max", "0")
             _write(folder / "pids.max", str(processes))
             self.folders = [folder]
         elif self.kind == "v1":
@@ -93,13 +95,7 @@ class KernelGroup:
             _write(folder / "cgroup.procs", "0")
 
     def pids(self) -> list[int]:
-        found = set()
-        for folder in self.folders:
-            try:
-                found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
-            except OSError:
-                pass
-        return sorted(found)
+        return group_pids(self.folders)
 
     def peak_memory(self) -> int | None:
         """The most memory the group used, in bytes (None where the kernel does not say)."""
@@ -125,23 +121,37 @@ class KernelGroup:
 
     def remove(self) -> None:
         """Kill whatever is left in the group, then remove it."""
-        for _ in range(20):
-            left = self.pids()
-            if not left:
-                break
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            import time
+        remove_groups(self.folders)
 
-            time.sleep(0.05)
-        for folder in self.folders:
+
+def group_pids(folders: list[Path]) -> list[int]:
+    """The processes in the control group folders."""
+    found = set()
+    for folder in folders:
+        try:
+            found.update(int(p) for p in (folder / "cgroup.procs").read_text().split())
+        except OSError:
+            pass
+    return sorted(found)
+
+
+def remove_groups(folders: list[Path]) -> None:
+    """Kill whatever is left in the control group folders, then remove them."""
+    for _ in range(20):
+        left = group_pids(folders)
+        if not left:
+            break
+        for pid in left:
             try:
-                folder.rmdir()
-            except OSError as exc:
-                log.debug("could not remove %s: %s", folder, exc)
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.05)
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError as exc:
+            log.debug("could not remove %s: %s", folder, exc)
 
 
 def pid_alive(pid: int) -> bool:
@@ -167,15 +177,14 @@ def sweep() -> list[str]:
         if found and parts[0] == "tmpfs" and not pid_alive(int(found.group(1))):
             unmount_run_folder(Path(parts[1]))
             swept.append(parts[1])
-    if version() == "v1" or version() == "v2":
-        roots = [CGROUP_ROOT / PARENT] if version() == "v2" else [CGROUP_ROOT / c / PARENT for c in ("memory", "pids")]
+    kind = version()
+    if kind is not None:
+        roots = [CGROUP_ROOT / PARENT] if kind == "v2" else [CGROUP_ROOT / c / PARENT for c in ("memory", "pids")]
         for root in roots:
             for group in root.glob("kernel-*"):
                 owner = group.name.split("-")[1]
                 if owner.isdigit() and not pid_alive(int(owner)):
-                    stale = KernelGroup.__new__(KernelGroup)
-                    stale.folders = [group]
-                    stale.remove()
+                    remove_groups([group])
                     swept.append(str(group))
     if swept:
         log.info("removed what dead grading processes left: %s", ", ".join(swept))

@@ -23,7 +23,7 @@ from nbgrader.preprocessors import Execute
 from traitlets import Any, Dict, Int, List, Unicode
 
 from . import cells, integrity
-from .sandbox import MAX_MESSAGE_BYTES
+from .sandbox import MAX_MESSAGE_BYTES, close_context
 
 TIMEOUT_ENAME = "CellTimeoutError"
 
@@ -75,14 +75,7 @@ class GradedExecute(Execute):
         finally:
             self._end_pair()
             self._write_record()
-            self._close_context()
-
-    def _close_context(self) -> None:
-        """Close the kernel's ZeroMQ context now. Left to the garbage collector, a context whose sockets are
-        collected in the same cycle blocks forever in `term()`, and with it the grading process."""
-        context = getattr(self.km, "context", None)
-        if context is not None and not context.closed:
-            context.destroy(linger=0)
+            close_context(self.km)
 
     def start_record(self, nb, audit: bool = True) -> None:
         """Forget any earlier notebook: no events, nothing stopped, no output counted yet."""

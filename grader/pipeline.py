@@ -20,7 +20,6 @@ from .layout import Notebook
 
 # Library warnings on stderr must not zero a test cell (nbgrader scores any stderr output 0).
 STDERR_IGNORED = r"Warning: "
-STARTUP_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -50,7 +49,7 @@ def autograde_preprocessors() -> list:
 
 def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings, facts: NotebookFacts) -> Config:
     """Autograde config for one notebook: our Execute step, its sandboxed kernel, its limits."""
-    from .sandbox import SandboxedKernelManager
+    from .sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()

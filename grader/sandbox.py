@@ -28,6 +28,7 @@ MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
 MAX_MESSAGE_BYTES = 64 * 2**20
+STARTUP_TIMEOUT = 120  # seconds a sandboxed kernel may take to answer its first request
 
 
 @cache
@@ -154,6 +155,14 @@ def resolve_mode(mode: str) -> tuple[str, str | None]:
 
         raise GraderError(f"the sandbox is required but unavailable: {problem}")
     return "none", f"WARNING: student code runs WITHOUT a sandbox ({problem})"
+
+
+def close_context(km) -> None:
+    """Close a kernel manager's ZeroMQ context now. Left to the garbage collector, a context whose sockets are
+    collected in the same cycle blocks forever in `term()`, and with it the grading process."""
+    context = getattr(km, "context", None)
+    if context is not None and not context.closed:
+        context.destroy(linger=0)
 
 
 class SandboxedKernelManager(AsyncKernelManager):

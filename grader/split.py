@@ -20,7 +20,7 @@ from nbformat import NotebookNode
 from nbformat.v4 import new_output
 
 from .relay import Relay
-from .trusted import BRIDGE_MODULE, TrustedKernel, install_bridge
+from .trusted import BRIDGE_MODULE, TrustedKernel, execute_quietly, install_bridge
 
 log = logging.getLogger(__name__)
 STUDENT_SIDE = "__grader_side__"
@@ -103,7 +103,7 @@ class KernelPair:
     async def begin(self, nb: NotebookNode) -> None:
         """Reset the trusted kernel for this notebook, teach the student kernel the bridge, start the relay."""
         await self.trusted.prepare(self.exercises, self.setup)
-        await self._student_run(student_setup())
+        await execute_quietly(self.executor.kc, student_setup(), timeout=60)
         student_socket = self.executor.run_dir / STUDENT_SOCKET
         self.relay = Relay(self.trusted.socket_path, student_socket, wait_for_student=self.executor.timeout)
         await self.relay.start()
@@ -112,13 +112,6 @@ class KernelPair:
                                   allow_errors=True, iopub_timeout=self.executor.iopub_timeout,
                                   raise_on_iopub_timeout=True, record_timing=False)
 
-    async def _student_run(self, code: str) -> None:
-        kc = self.executor.kc
-        msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-        while True:
-            reply = await kc.get_shell_msg(timeout=60)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                return
 
     async def run_test(self, cell: NotebookNode, index: int) -> dict:
         """Run one test cell in the trusted kernel while the student kernel serves it; what happened."""

@@ -14,13 +14,12 @@ import logging
 import os
 from pathlib import Path
 
-from .sandbox import SandboxedKernelManager
+from .sandbox import STARTUP_TIMEOUT, SandboxedKernelManager, close_context
 
 log = logging.getLogger(__name__)
 BRIDGE_SOURCE = (Path(__file__).with_name("bridge.py")).read_text()
 BRIDGE_MODULE = "grader_bridge"
 SOCKET_NAME = "bridge.sock"
-STARTUP_TIMEOUT = 120
 
 
 def install_bridge() -> str:
@@ -41,6 +40,15 @@ def fresh_namespace(socket_path: str, exercises: dict[str, str]) -> str:
             f"get_ipython().user_ns.update(_s.modules[{BRIDGE_MODULE!r}].TrustedSide({socket_path!r})"
             f".proxies({json.dumps(exercises)}))\n"
             f"del _s, _torch\n")
+
+
+async def execute_quietly(kc, code: str, timeout: float) -> dict:
+    """Run `code` in a kernel without output or history; the content of its execute reply."""
+    msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    while True:
+        reply = await kc.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"]
 
 
 class SetupFailed(RuntimeError):
@@ -81,12 +89,7 @@ class TrustedKernel:
 
     async def run(self, code: str, what: str, timeout: float = 120) -> None:
         """Run `code` silently; raise SetupFailed with the kernel's error if it fails."""
-        msg_id = self.kc.execute(code, silent=True, store_history=False, allow_stdin=False)
-        while True:
-            reply = await self.kc.get_shell_msg(timeout=timeout)
-            if reply["parent_header"].get("msg_id") == msg_id:
-                break
-        content = reply["content"]
+        content = await execute_quietly(self.kc, code, timeout)
         if content.get("status") != "ok":
             raise SetupFailed(f"{what}: {content.get('ename')}: {content.get('evalue')}")
 
@@ -109,7 +112,5 @@ class TrustedKernel:
                 await self.km.shutdown_kernel(now=True)
             except Exception:
                 log.debug("the trusted kernel was already gone", exc_info=True)
-            context = getattr(self.km, "context", None)
-            if context is not None and not context.closed:
-                context.destroy(linger=0)
+            close_context(self.km)
         self.km = self.kc = None
