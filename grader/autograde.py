@@ -104,8 +104,7 @@ def cluster_session(scheduler):
     return session(scheduler)
 
 
-def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings, workers: int, keep_scratch: bool,
-                  done) -> None:
+def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings, workers: int, done) -> None:
     """Grade on this machine's worker processes, each with a scratch folder under one for the run."""
     from .pool import LocalPool
 
@@ -114,20 +113,20 @@ def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings
     try:
         LocalPool(course, settings, min(workers, max(1, len(found))), scratch).run(read_lazily(found), len(found), done)
     finally:
-        if keep_scratch:
+        if settings.keep_scratch:
             print(f"grading folders kept in {scratch}", file=sys.stderr)
         else:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_class_outputs(out: Path, submissions: Path, collected, warning: str | None, settings: Settings) -> list[Row]:
+def write_class_outputs(out: Path, submissions: Path, collected, settings: Settings) -> list[Row]:
     """grades.csv and report.html from every row saved in OUT (overrides and the collect manifest applied)."""
     from .similarity import of_submissions
 
     rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
-    manifest.copy_into(out, submissions)
+    manifest.copy_into(out, collected)
     results.write_csv(out, rows)
-    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), warning,
+    report.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced), settings.sandbox_warning,
                  settings=report_sections.run_settings(settings.timeout, settings.sandbox,
                                                         notebook_timeout=settings.notebook_timeout),
                  similarity=of_submissions(submissions, layout.available()))
@@ -178,5 +177,5 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
             run_on_cluster(client, read_lazily(present), len(present), course, settings, done, in_flight=workers,
                            note=lambda text: setattr(progress, "note", text))
         else:
-            grade_locally(present, course, settings, local_workers, keep_scratch, done)
-    return write_class_outputs(out, submissions, collected, warning, settings)
+            grade_locally(present, course, settings, local_workers, done)
+    return write_class_outputs(out, submissions, collected, settings)

@@ -79,9 +79,9 @@ def with_assignment(data: dict | None, assignment: str, section: dict, roster: d
     return data
 
 
-def copy_into(out: Path, submissions: Path) -> None:
-    """Keep a copy of SUBMISSIONS' manifest in OUT for `export` (and remove a stale one)."""
-    data = load(submissions)
+def copy_into(out: Path, collected: Collected) -> None:
+    """Keep a copy in OUT, for `export`, of the manifest the run graded with (and remove a stale one)."""
+    data = collected.manifest
     if data is not None:
         out.mkdir(parents=True, exist_ok=True)
         save(out, data)
@@ -100,6 +100,7 @@ class Collected:
     submitted_at: dict = field(default_factory=dict)  # (student, assignment) -> ISO time
     notes: dict = field(default_factory=dict)  # (student, assignment, notebook) -> how the file was placed
     submitted_unplaced: dict = field(default_factory=dict)  # (student, assignment) -> what they sent instead
+    manifest: dict | None = field(default=None, compare=False, repr=False)  # the whole file, as read
 
     @property
     def present(self) -> bool:
@@ -135,7 +136,7 @@ def from_data(data: dict | None, assignments: Iterable[str] | None = None) -> Co
                     f"{item['entry'].rsplit('/', 1)[-1]} ({item['reason']})")
     students = tuple(s["student_id"] for s in roster.get("students", []))
     return Collected(students, roster.get("id_column", ""), unplaced, late, times, notes,
-                     {k: "; ".join(v) for k, v in sent.items()})
+                     {k: "; ".join(v) for k, v in sent.items()}, data)
 
 
 def students_to_grade(found: list[str], collected: Collected, only: list[str] | None = None) -> list[str]:

@@ -64,7 +64,11 @@ class Result:
 
     row: Row
     feedback: str
-    traceback: str = ""
+
+    @property
+    def traceback(self) -> str:
+        """The grader's own traceback, on an `error` row (kept in the row, so that its JSON carries it)."""
+        return self.row.traceback
 
 
 def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
@@ -104,7 +108,7 @@ def error_result(submission: Submission, course: PreparedCourse, detail: str, tb
     notebook = submission.notebook
     row = Row(submission.student, notebook.assignment, notebook.name, 0.0, course.facts(notebook).max_score,
               "error", detail, traceback=tb)
-    return Result(row, error_page(f"{notebook.key}: feedback for {submission.student}", row), tb)
+    return Result(row, error_page(f"{notebook.key}: feedback for {submission.student}", row))
 
 
 def grade(submission: Submission, course: PreparedCourse, settings: Settings, worker: Worker) -> Result:
@@ -125,7 +129,6 @@ def grade(submission: Submission, course: PreparedCourse, settings: Settings, wo
         result.feedback = page(f"{notebook.key}: feedback for {submission.student}", result.row)
     result.row.seconds = time.monotonic() - started
     result.row.timings["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result.row.traceback = result.traceback
     return result
 
 

@@ -314,7 +314,7 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
         ("s005", "not_submitted", "")]
     assert "'Seq2Seq (2).ipynb' taken as seq2seq.ipynb" in rows[1]["detail"]
     grades_csv(out, [[r[c] for c in FIELDS] for r in rows])
-    manifest.copy_into(out, into)
+    manifest.copy_into(out, collected)
     export(out, "canvas", tmp_path / "canvas.csv", gradebook, policy=parse_policy("zero"))
     by_id = {r[1]: r for r in read_back(tmp_path / "canvas.csv")[2:]}
     assert [by_id[i][5] for i in ("101", "102", "103", "105")] == ["20.00", "0.00", "0.00", "0.00"]
