@@ -107,14 +107,16 @@ def is_hidden_in_release(source: str) -> bool:
 
 
 def description(source: str) -> str:
-    """A test cell's one-line description: its first comment line (shown even when its code is hidden)."""
-    for line in source.splitlines():
+    """A test cell's leading comment, joined into one line: the part the released notebook shows (its
+    description in the feedback summary, also where its code is hidden)."""
+    public, _ = split_regions(source)
+    lines = []
+    for line in public:
         text = line.strip()
-        if text.startswith("#") and not text.startswith("###"):
-            return text.lstrip("#").strip()
-        if text:
+        if not text.startswith("#") or text.startswith("###"):
             break
-    return ""
+        lines.append(text.lstrip("#").strip())
+    return " ".join(t for t in lines if t)
 
 
 def defined_names(source: str) -> dict[str, str]:

@@ -62,12 +62,6 @@ def score_histograms(rows: list[Row]) -> str | None:
     return src
 
 
-def _table(headers: list[str], body: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
-
-
 def pass_rates(rows: list[Row]) -> list[list[str]]:
     """Per test cell: how many graded notebooks passed it, most often failed first."""
     stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -136,23 +130,23 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     if plot:
         parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
     parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
-              _table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
+              report_sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
     analyses = items.analyse(rows)
     parts += [report_sections.items_html(analyses), report_sections.exercises_html(analyses)]
     headers, body = roster(rows, linked)
     parts += ["<h2>Roster</h2>", "<p>Each score links to the student's feedback page.</p>" if linked else "",
-              _table(headers, body)]
+              report_sections.table(headers, body)]
     unusual = [r for r in rows if STATUSES[r.status].needs_look]
     parts += ["<h2>Rows that need a look</h2>",
-              _table(["student", "notebook", "status", "score", "detail"],
+              report_sections.table(["student", "notebook", "status", "score", "detail"],
                      [[html.escape(r.student_id), html.escape(f"{r.assignment}/{r.notebook}"),
                        f'<span class="s-{r.status}">{html.escape(r.status)}</span>', f"{r.score:g}/{r.max_score:g}",
                        html.escape(r.detail)] for r in unusual]) if unusual else "<p>None: every notebook ran to the end.</p>"]
     parts += ["<h2>Unplaced files</h2>",
-              _table(["student", "files that match no notebook"],
+              report_sections.table(["student", "files that match no notebook"],
                      [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
     parts.append(report_sections.similarity_html(similarity))
-    parts += ["<h2>Statuses</h2>", _table(["status", "meaning", "score"],
+    parts += ["<h2>Statuses</h2>", report_sections.table(["status", "meaning", "score"],
                                                   [[f"<code>{s.name}</code>", html.escape(s.meaning), html.escape(s.score)]
                                                    for s in STATUSES.values()])]
     parts.append("</body></html>")

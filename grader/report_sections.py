@@ -27,7 +27,8 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 """
 
 
-def _table(headers: list[str], body: list[list[str]], row_classes: list[str] | None = None) -> str:
+def table(headers: list[str], body: list[list[str]], row_classes: list[str] | None = None) -> str:
+    """An HTML table of cells given as HTML (a cell that is already a `<td ...>` keeps its attributes)."""
     head = "".join(f"<th>{esc(h)}</th>" for h in headers)
     rows = []
     for i, r in enumerate(body):
@@ -40,7 +41,7 @@ def settings_html(settings: dict[str, str] | None) -> str:
     """The run's settings (timeout, sandbox, grader version, when) as a table; nothing when unknown."""
     if not settings:
         return ""
-    return "<h2>Run settings</h2>" + _table(["setting", "value"], [[esc(k), esc(str(v))] for k, v in settings.items()])
+    return "<h2>Run settings</h2>" + table(["setting", "value"], [[esc(k), esc(str(v))] for k, v in settings.items()])
 
 
 def items_html(analyses: list[NotebookItems]) -> str:
@@ -72,7 +73,7 @@ def items_html(analyses: list[NotebookItems]) -> str:
             body.append([f"<code>{esc(i.grade_id)}</code>", esc(i.exercise), "hidden" if i.hidden else "visible",
                          f'<td class="num">{i.points:g}</td>', rate, disc, flag])
             classes.append("flag" if i.flag else "")
-        parts.append(_table(["test cell", "exercise", "kind", "points", "passed", "discrimination", "flag"], body, classes))
+        parts.append(table(["test cell", "exercise", "kind", "points", "passed", "discrimination", "flag"], body, classes))
     return "".join(parts)
 
 
@@ -93,7 +94,7 @@ def exercises_html(analyses: list[NotebookItems]) -> str:
         return "<h2>Exercises</h2><p>No notebook ran.</p>"
     return ("<h2>Exercises</h2><p>Points per exercise over the notebooks that ran (voided ones not counted); "
             "the distribution lists how many students earned each number of points (the figures above draw it).</p>" +
-            _table(["notebook", "exercise", "points", "students", "mean", "median", "distribution"], body))
+            table(["notebook", "exercise", "points", "students", "mean", "median", "distribution"], body))
 
 
 def highlighted(code: str, spans: tuple[tuple[int, int], ...]) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import layout
 from .errors import GraderError
+from .results import feedback_path
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -49,7 +50,7 @@ def take(out: Path, dest: Path = SCREENSHOTS, browser=None) -> list[Path]:
     `browser`: a Playwright browser to use instead of launching one."""
     student, nb = FEEDBACK
     report = out / "report.html"
-    feedback = out / "feedback" / student / nb.assignment / f"{nb.name}.html"
+    feedback = feedback_path(out, student, nb.assignment, nb.name)
     for path in (report, feedback):
         if not path.exists():
             raise GraderError(f"{path}: not found; run `make demo` (or `python -m grader demo --out {out}`) first")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import cells
 from .layout import Notebook
 
 # Shortest run of normalised code that counts as shared, in characters of copydetect's filtered code
@@ -84,12 +85,11 @@ def solution_sources(nb: nbformat.NotebookNode) -> dict[str, str]:
     solution cells, and code cells the student added (no nbgrader metadata), as `added-<n>`."""
     found = {}
     for i, cell in enumerate(nb.cells):
-        meta = cell.get("metadata", {}).get("nbgrader", {})
         if cell.cell_type != "code":
             continue
-        if meta.get("solution") and meta.get("grade_id"):
-            found[meta["grade_id"]] = cell.source
-        elif not meta:
+        if cells.is_solution(cell) and cells.grade_id(cell):
+            found[cells.grade_id(cell)] = cell.source
+        elif not cells.nbgrader_meta(cell):
             found[f"added-{i}"] = cell.source
     return found
 

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 import nbformat
 
-from .cells import split_regions
+from .cells import description, grade_id, is_solution
 from .hidden import scrub
 from .results import CellResult
 
@@ -69,18 +69,6 @@ def anchor(grade_id: str) -> str:
     return ANCHOR + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id)
 
 
-def description(source: str) -> str:
-    """A test cell's leading comment, joined into one line: the part the released notebook shows."""
-    public, _ = split_regions(source)
-    lines = []
-    for line in public:
-        text = line.strip()
-        if not text.startswith("#") or text.startswith("###"):
-            break
-        lines.append(text.lstrip("#").strip())
-    return " ".join(t for t in lines if t)
-
-
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
@@ -107,11 +95,7 @@ def failure_message(outputs: list, secrets: frozenset[str]) -> str:
 def verdicts(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozenset[str],
                withhold: bool = False) -> list[Verdict]:
     """Every test of the row, in notebook order, with its description and, for a failure, its message."""
-    graded = {}
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
-        if meta.get("grade_id"):
-            graded[meta["grade_id"]] = cell
+    graded = {grade_id(cell): cell for cell in nb.cells if grade_id(cell)}
     found = []
     for result in cells:
         cell = graded.get(result.grade_id)
@@ -139,9 +123,7 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
     detected) shows no messages and counts no points.
     """
     esc = html.escape
-    solution_ids = {c.metadata.nbgrader.grade_id for c in nb.cells
-                    if c.get("metadata", {}).get("nbgrader", {}).get("solution")
-                    and c.metadata.nbgrader.get("grade_id")}
+    solution_ids = {grade_id(c) for c in nb.cells if is_solution(c) and grade_id(c)}
     parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
              f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
     if status != "graded":
@@ -200,8 +182,7 @@ def insert_summary(page: str, fragment: str, grade_ids: list[str] = ()) -> str:
 
 def cell_ids(nb: nbformat.NotebookNode) -> list[str]:
     """The grade ids of every nbgrader cell of `nb` (tests and answers), in notebook order."""
-    return [c.metadata.nbgrader.grade_id for c in nb.cells
-            if c.get("metadata", {}).get("nbgrader", {}).get("grade_id")]
+    return [grade_id(c) for c in nb.cells if grade_id(c)]
 
 
 def summarised(page: str, nb: nbformat.NotebookNode, row, secrets: frozenset[str], status_words: str = "",
