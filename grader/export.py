@@ -17,7 +17,6 @@ penalty and why.
 from __future__ import annotations
 
 import csv
-import io
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -370,8 +369,3 @@ def parse_mapping(items: list[str] | None) -> dict[str, str]:
             raise LmsError(f'--map {item!r}: expected ASSIGNMENT=COLUMN, e.g. --map 01_packed_sequences="Packed sequences (4242)"')
         mapping[assignment.strip()] = column.strip()
     return mapping
-
-
-def read_table(path: Path) -> list[list[str]]:
-    """A written CSV read back as the LMS would (for messages and tests)."""
-    return list(csv.reader(io.StringIO(path.read_text(encoding="utf-8"))))

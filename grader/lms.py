@@ -122,8 +122,7 @@ def nbgrader(entries: Iterable[Entry], assignment: str,
              read_text: Callable[[Entry], str]) -> tuple[list[Submitted], list[Unrecognized], int]:
     """nbgrader's `submitted/<student>/<assignment>/`; timestamp.txt gives the time. Also the number of
     entries that belong to other assignments (left alone)."""
-    entries = list(entries)
-    times: dict[tuple[str, str], str] = {}
+    times: dict[str, str] = {}  # student -> when timestamp.txt says they submitted
     placed: list[tuple[Entry, str, str]] = []
     found, rest, others = [], [], 0
     for e in entries:
@@ -138,12 +137,12 @@ def nbgrader(entries: Iterable[Entry], assignment: str,
             others += 1
         elif name == TIMESTAMP:
             try:
-                times[(student, folder)] = iso(parse_time(read_text(e)))
+                times[student] = iso(parse_time(read_text(e)))
             except ValueError as exc:
                 rest.append(Unrecognized(e.name, f"unreadable timestamp: {exc}", student))
         else:
             placed.append((e, student, name))
     for e, student, name in placed:
-        when = times.get((student, assignment), "")
+        when = times.get(student, "")
         found.append(Submitted(student, "", name, e, None, when, (when, e.name)))
     return found, rest, others

@@ -50,9 +50,6 @@ class Placement:
     matches: tuple[Match, ...]
     unmatched: tuple[Unmatched, ...]
 
-    def of(self, notebook: str) -> Match | None:
-        return next((m for m in self.matches if m.notebook == notebook), None)
-
 
 def notebook_stem(filename: str) -> str | None:
     """The name before `.ipynb` (or a browser's `.ipynb.json`), None for a file that is not a notebook."""

@@ -81,13 +81,11 @@ def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: b
                     scores[name] = result
                 executor._end_pair()
         finally:
-            if km.has_kernel:  # nbclient stops only the kernels it started itself
-                from jupyter_core.utils import run_sync
+            from jupyter_core.utils import run_sync
 
+            if km.has_kernel:  # nbclient stops only the kernels it started itself
                 run_sync(km.shutdown_kernel)(now=True)
             if trusted is not None:
-                from jupyter_core.utils import run_sync
-
                 run_sync(trusted.stop)()
         assert not executor._stopped, f"{notebook.key}: the catalogue run stopped: {executor.record()['events']}"
     return scores
