@@ -40,10 +40,10 @@ demo: all
 
 # README pictures (docs/screenshots/*.png) of the demo's report and one feedback page
 screenshots: demo
-	$(BIN)/python -m grader screenshots --out $(OUT)
+	$(BIN)/python -m devtools screenshots --out $(OUT)
 
 bench: all
-	$(BIN)/python -m grader bench --students $(N)
+	$(BIN)/python -m devtools bench --students $(N)
 
 clean:
 	rm -rf dist demo/out .pytest_cache

@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import layout, logs
-from .errors import GraderError
+from grader import logs
+from grader.course import layout
+from grader.errors import GraderError
 
 
 def cmd_release(args: argparse.Namespace) -> int:
-    from .release import release
+    from grader.course.release import release
 
     for path in release():
         print(f"released {path.relative_to(layout.ROOT)}")
@@ -29,7 +30,7 @@ def print_table(rows) -> None:
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
-    from .autograde import autograde
+    from grader.run.autograde import autograde
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
                      notebook_timeout=args.notebook_timeout, scheduler=args.scheduler, split=not args.single_kernel,
@@ -41,7 +42,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from .validate import summary, validate
+    from grader.course.validate import summary, validate
 
     paths = []
     for given in args.paths:
@@ -61,14 +62,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_lab(args: argparse.Namespace) -> int:
-    from .lab import lab
+    from grader.course.lab import lab
 
     return lab(Path(args.root).resolve(), args.port, not args.no_browser, args.jupyter_args)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import rebuild
-    from .demo_lms import round_trip, write_canvas_exports
+    from grader.demo.build import rebuild
+    from grader.demo.round_trip import round_trip, write_canvas_exports
 
     if args.rebuild or not layout.DEMO_SUBMISSIONS.exists():
         rebuild()
@@ -80,26 +81,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_screenshots(args: argparse.Namespace) -> int:
-    from .screenshots import take
-
-    for path in take(Path(args.out), Path(args.dest)):
-        print(f"wrote {path}")
-    return 0
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import bench
-
-    figures = bench(args.students, Path(args.output), args.sandbox, args.keep)
-    print(f"ours with {figures.cores} workers: {figures.ours_all / figures.limit:.2f}x the limit, "
-          f"{figures.anchor / figures.ours_all:.2f}x faster than stock nbgrader; wrote {args.output}")
-    return 0
-
-
 def build_parser() -> argparse.ArgumentParser:
-    from .autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
-    from .sandbox import MODES
+    from grader.kernel.sandbox import MODES
+    from grader.run.autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: everything)")
@@ -136,19 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rebuild", action="store_true", help="write demo/submissions again from the notebooks")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("screenshots", help="the README's screenshots of the demo's report and one feedback page "
-                                            "(run `make demo` first)")
-    p.add_argument("--out", default="demo/out", metavar="OUT", help="the demo's output folder")
-    p.add_argument("--dest", default=str(layout.ROOT / "docs" / "screenshots"), metavar="DIR")
-    p.set_defaults(func=cmd_screenshots)
-
-    p = sub.add_parser("bench", help="grading throughput vs plain execution and stock nbgrader (writes BENCHMARKS.md)")
-    p.add_argument("--students", type=int, default=12, metavar="N")
-    p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
-    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
-    p.add_argument("--keep", action="store_true", help="keep the synthetic class and outputs")
-    p.set_defaults(func=cmd_bench)
-
     p = sub.add_parser("validate", help="run a notebook's tests as nbgrader's Validate button does, with a summary")
     p.add_argument("paths", nargs="+", metavar="PATH", help="notebooks, or folders to search for them")
     p.add_argument("--timeout", type=int, default=120, metavar="SECONDS", help="per-cell time limit")
@@ -161,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
 
-    from .lms_cli import add_commands  # collect, export: the LMS round trip
+    from grader.lms.commands import add_commands  # collect, export: the LMS round trip
     add_commands(sub)
     return parser
 

@@ -8,3 +8,7 @@ class GraderError(RuntimeError):
 
     The command line prints these as one line; any other exception is a bug and keeps its traceback.
     """
+
+
+class LmsError(GraderError):
+    """An export, roster or grade file that cannot be used; the message says what to do."""

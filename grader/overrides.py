@@ -14,7 +14,7 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from .lms import LmsError
+from grader.errors import LmsError
 
 OVERRIDES_NAME = "overrides.csv"
 COLUMNS = ("student", "assignment", "notebook", "score", "reason")

@@ -12,8 +12,8 @@ import threading
 from contextlib import contextmanager
 from pathlib import Path
 
-from grader.bridge import StudentSide, TrustedSide
-from grader.relay import Relay
+from grader.bridge.protocol import StudentSide, TrustedSide
+from grader.bridge.relay import Relay
 
 
 class Pair:

@@ -8,12 +8,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader import answers, layout
-from grader.autograde import autograde
-from grader.results import Row, load_all
-
 from helpers import require, write_submission
+
+from grader.course import answers, layout
+from grader.results import Row, load_all
+from grader.run.autograde import autograde
 
 NOTEBOOKS = layout.available()
 
@@ -128,7 +127,7 @@ def single_kernel_scores(catalogue_scores):
 @pytest.fixture(scope="session")
 def prepared_course():
     """The course prepared for every released notebook (cached across runs in .cache)."""
-    from grader.course import cached_course
+    from grader.course.prepared import cached_course
 
     return cached_course(layout.CACHE, layout.available())
 
@@ -136,7 +135,7 @@ def prepared_course():
 @pytest.fixture(scope="session")
 def chromium():
     """Debian's Chromium under Playwright, headless (never a browser Playwright downloads)."""
-    from grader.screenshots import CHROMIUM, launch
+    from devtools.screenshots import CHROMIUM, launch
 
     require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:

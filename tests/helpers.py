@@ -10,8 +10,8 @@ from pathlib import Path
 
 import nbformat
 
-from grader import answers
-from grader.layout import Notebook
+from grader.course import answers
+from grader.course.layout import Notebook
 
 
 def write_submission(root: Path, student: str, nb: Notebook, content) -> Path:

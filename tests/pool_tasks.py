@@ -6,8 +6,8 @@ import os
 import signal
 import time
 
+from grader.grading.task import Result
 from grader.results import Row
-from grader.task import Result
 
 
 def quick(submission, course, settings, worker) -> Result:

@@ -21,12 +21,12 @@ import nbformat
 from nbformat.v4 import new_code_cell
 from nbgrader.utils import determine_grade
 
-from grader import answers, cells
-from grader.execution import GradedExecute
-from grader.layout import Notebook
-from grader.pipeline import STDERR_IGNORED
-from grader.sandbox import SandboxedKernelManager
-from grader.trusted import TrustedKernel
+from grader.bridge.trusted import TrustedKernel
+from grader.course import answers, cells
+from grader.course.layout import Notebook
+from grader.grading.execution import GradedExecute
+from grader.grading.pipeline import STDERR_IGNORED
+from grader.kernel.sandbox import SandboxedKernelManager
 
 BLANK = "blank"  # the released notebook's own solution cells: `raise NotImplementedError()`
 

@@ -15,7 +15,7 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader import answers, hidden, layout
+from grader.course import answers, cells, layout
 from grader.results import CellResult, Row
 
 # A secret line (12+ characters, inside the hidden region, nowhere public) and the message that quotes it.
@@ -67,7 +67,7 @@ def toy_notebooks() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode, list[
 
 
 def secret_lines(source: nbformat.NotebookNode) -> frozenset[str]:
-    return hidden.secrets_of(source).hidden
+    return cells.secrets_of(source).hidden
 
 
 def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secrets: frozenset[str],
@@ -76,7 +76,7 @@ def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secr
     import nbgrader
     from traitlets.config import Config
 
-    from grader.feedback import FeedbackExporter, ScrubHidden
+    from grader.pages.feedback import FeedbackExporter, ScrubHidden
 
     nb = copy.deepcopy(graded)
     scores = {r.grade_id: r.score for r in results}
@@ -85,7 +85,7 @@ def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secr
         if meta.get("grade_id") in scores:
             meta["score"] = scores[meta["grade_id"]]
         if meta.get("grade_id") in hidden_cells:  # as nbgrader's ClearHiddenTests does
-            cell.source = "\n".join(hidden.split_regions(cell.source)[0])
+            cell.source = "\n".join(cells.split_regions(cell.source)[0])
     nb, _ = ScrubHidden(lines=sorted(secrets), hidden_cells=hidden_cells).preprocess(nb, {})
     templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
     c = Config()
@@ -101,7 +101,7 @@ def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secr
 
 def feedback_page(status: str = "graded", detail: str = "", status_words: str = "") -> tuple[str, dict]:
     """The toy notebook's feedback page, opened by the summary; and what went into it."""
-    from grader.summary import summarised
+    from grader.pages.summary import summarised
 
     source, graded, results = toy_notebooks()
     secrets = secret_lines(source)

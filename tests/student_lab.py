@@ -19,9 +19,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from grader.lab import lab_command, student_env
-
 from helpers import free_port
+
+from grader.course.lab import lab_command, student_env
 
 VIEWPORT = {"width": 1280, "height": 900}
 

@@ -8,12 +8,11 @@ two must agree cell by cell.
 from __future__ import annotations
 
 import pytest
-
-from grader import answers
-from grader.integrity import scan_source
-from grader.layout import available
-
 from conftest import sampled
+
+from grader.course import answers
+from grader.course.layout import available
+from grader.grading.integrity import scan_source
 
 pytestmark = pytest.mark.slow
 

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import read_grades_csv, tree_digest, write_submission
 from nbformat.v4 import new_code_cell
 
-from grader import answers, layout, results
-from grader.autograde import autograde
+from grader import results
+from grader.course import answers, layout
+from grader.course.hidden import html_text
 from grader.errors import GraderError
-from grader.hidden import html_text
-
-from helpers import read_grades_csv, tree_digest, write_submission
+from grader.run.autograde import autograde
 
 NB = layout.SERIES[0]
 REFERENCE = answers.reference(NB)["run_packed"]

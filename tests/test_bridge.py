@@ -10,11 +10,10 @@ import struct
 import pytest
 import torch
 import torch.nn as nn
-
-from grader import bridge, relay
-from grader.bridge import BridgeError, Handle, send_frame
-
 from bridge_pair import Pair
+
+from grader.bridge import protocol, relay
+from grader.bridge.protocol import BridgeError, Handle, send_frame
 
 STUDENT_CODE = '''
 import torch
@@ -251,7 +250,7 @@ def test_control_the_fakes_fool_a_local_check():
 
 def test_relay_frame_format_is_the_bridge_s():
     assert (relay.PREFIX.format, relay.MAX_FRAME_BYTES, relay.MAX_HEADER_BYTES) == \
-        (bridge._PREFIX.format, bridge.MAX_FRAME_BYTES, bridge.MAX_HEADER_BYTES)
+        (protocol._PREFIX.format, protocol.MAX_FRAME_BYTES, protocol.MAX_HEADER_BYTES)
 
 
 # --- hostile frames from the student's side -----------------------------------------------------
@@ -261,11 +260,11 @@ def hostile_reply(header: dict, buffers=()):
     """What the test's side makes of one crafted reply to its call."""
     a, b = socket.socketpair()
     try:
-        side = bridge.TrustedSide("unused")
+        side = protocol.TrustedSide("unused")
         side.sock = a
         send_frame(b, dict(header, op="return"), list(buffers))
         header_in, buffers_in = side.wait()
-        from grader.bridge import Decoder
+        from grader.bridge.protocol import Decoder
 
         return Decoder(buffers_in, side._decode_other).decode(header_in.get("value"))
     finally:
@@ -299,9 +298,9 @@ def test_deep_nesting_is_refused():
 def test_a_frame_over_the_limit_is_refused_before_it_is_read():
     a, b = socket.socketpair()
     try:
-        b.sendall(struct.pack(">QI", bridge.MAX_FRAME_BYTES + 1, 10))
+        b.sendall(struct.pack(">QI", protocol.MAX_FRAME_BYTES + 1, 10))
         with pytest.raises(BridgeError, match="size limit"):
-            bridge.recv_frame(a)
+            protocol.recv_frame(a)
     finally:
         a.close()
         b.close()

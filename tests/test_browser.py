@@ -15,13 +15,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader import answers, hidden, layout
-from grader.cells import is_hidden_in_release as is_hidden
-
 from helpers import tree_digest
-from student_lab import (VIEWPORT, NotebookPage, copy_notebooks,
-                         running_lab)
+from student_lab import VIEWPORT, NotebookPage, copy_notebooks, running_lab
+
+from grader.course import answers, cells, hidden, layout
+from grader.course.cells import is_hidden_in_release as is_hidden
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -218,7 +216,7 @@ def test_feedback_pages_of_the_demo(browser, demo_run, page):
         text, images, asked = open_file_page(page, path)
         screenshot(page, f"feedback-{student}-{nb.name}", full_page=True)
         assert not [img for img in images if img["width"] == 0], f"{path}: images that did not load: {images}"
-        secrets = hidden.secrets_of(nbformat.read(nb.source, as_version=4))
+        secrets = cells.secrets_of(nbformat.read(nb.source, as_version=4))
         # A hidden test's line that the student wrote in their own answer is theirs to see.
         written = set()
         for upload in (layout.DEMO_SUBMISSIONS / student / assignment).glob("*.ipynb"):  # renamed ones too
@@ -239,5 +237,5 @@ def test_class_report_page_of_the_demo(browser, demo_run, page):
     assert asked == [], f"the report asks the network for {asked}"
     for nb in layout.available():
         assert nb.key in text
-        secrets = hidden.secrets_of(nbformat.read(nb.source, as_version=4))
+        secrets = cells.secrets_of(nbformat.read(nb.source, as_version=4))
         assert hidden.leaks(text, secrets.hidden) == [], f"hidden test lines of {nb.key} in the report"

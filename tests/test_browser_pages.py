@@ -13,12 +13,14 @@ from urllib.parse import unquote, urlparse
 
 import nbformat
 import pytest
-
-from grader import answers, hidden, layout, report, report_sections, similarity, summary
-from grader.feedback import notice_page
-from grader.results import feedback_path
-
 from sample_class import HIDDEN_LINE, NOTEBOOK, class_rows, copied_pair, feedback_page
+
+from grader.course import answers, cells, hidden, layout
+from grader.pages import summary
+from grader.pages.feedback import notice_page
+from grader.report import page as report_page
+from grader.report import sections, similarity
+from grader.results import feedback_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -123,8 +125,8 @@ def class_out(tmp_path_factory) -> Path:
     released = nbformat.read(NOTEBOOK.released, as_version=4)
     students = {**copied_pair(), "leaky": dict(answers.reference(NOTEBOOK))}
     found = {NOTEBOOK.key: similarity.compare(students, similarity.template_sources(released), answers.reference(NOTEBOOK))}
-    report.write(out, rows, {"t_missing": ["02_seq2seq/Seq2Seq (1).ipynb"]}, "no sandbox: kernels ran unconfined",
-                 settings=report_sections.run_settings(60, "none"), similarity=found)
+    report_page.write(out, rows, {"t_missing": ["02_seq2seq/Seq2Seq (1).ipynb"]}, "no sandbox: kernels ran unconfined",
+                 settings=sections.run_settings(60, "none"), similarity=found)
     return out
 
 
@@ -173,7 +175,7 @@ def test_demo_feedback_page_and_report(chromium, demo_run):
     assert wrong.cell == "make_decoder_inputs"
     assert "failed (0 / 1)" in text and "Visible tests: the example from the description." in text
     assert "AssertionError: shape (2, 5), expected (2, 4)" in text
-    secrets = hidden.secrets_of(nbformat.read(nb.source, as_version=4)).hidden
+    secrets = cells.secrets_of(nbformat.read(nb.source, as_version=4)).hidden
     assert hidden.leaks(seen["page"].evaluate("() => document.body.innerText"), secrets) == []
     page, report_text = check_report(chromium, demo_run, "report-demo")
     assert "Item analysis" in report_text and "Discrimination is not shown" in report_text
@@ -181,10 +183,10 @@ def test_demo_feedback_page_and_report(chromium, demo_run):
 
 
 def test_screenshots_of_the_demo(chromium, demo_run, tmp_path):
-    """`python -m grader screenshots` takes the README's pictures from a demo run."""
+    """`python -m devtools screenshots` takes the README's pictures from a demo run."""
     import struct
 
-    from grader.screenshots import PHONE, WIDTH, take
+    from devtools.screenshots import PHONE, WIDTH, take
 
     shots = take(demo_run, tmp_path, chromium)
     assert [p.name for p in shots] == ["report.png", "report-analysis.png", "feedback.png"]
@@ -223,8 +225,9 @@ def test_a_hostile_notebook_s_page_runs_no_student_script_and_renders_its_maths(
 
 
 def test_control_without_the_policy_and_the_sanitiser_the_script_runs(chromium, tmp_path):
-    from grader.feedback import FeedbackExporter
     from test_safepage import hostile_notebook
+
+    from grader.pages.feedback import FeedbackExporter
 
     page_html, _ = FeedbackExporter(template_name="classic", sanitize_html=False).from_notebook_node(hostile_notebook())
     policy = page_html.index("<meta http-equiv=\"Content-Security-Policy\"")

@@ -17,10 +17,9 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader import answers, layout, release
-
 from helpers import before_you_submit, free_port, require
+
+from grader.course import answers, layout, release
 
 pytestmark = pytest.mark.slow
 

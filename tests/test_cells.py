@@ -6,7 +6,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from grader import cells, layout
+from grader.course import cells, layout
 
 NOTEBOOKS = layout.available()
 

@@ -6,7 +6,8 @@ import logging
 
 import pytest
 
-from grader import cli, release
+from grader import cli
+from grader.course import release
 from grader.errors import GraderError
 
 
@@ -27,7 +28,7 @@ def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):
 
 
 def test_an_unknown_assignment_names_the_known_ones():
-    from grader.layout import notebooks_of
+    from grader.course.layout import notebooks_of
 
     with pytest.raises(GraderError, match="the course has: 01_packed_sequences"):
         notebooks_of("99_nope")

@@ -17,13 +17,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from grader import answers, layout, results
-from grader.autograde import autograde
-from grader.hidden import html_text
-from grader.task import Settings, Submission
-
 from helpers import free_port, read_grades_csv, require, write_submission
+
+from grader import results
+from grader.course import answers, layout
+from grader.course.hidden import html_text
+from grader.grading.task import Settings, Submission
+from grader.run.autograde import autograde
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]
@@ -134,10 +134,11 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path):
 
 def test_a_notebook_that_keeps_killing_workers_ends_as_one_error_row(cluster, prepared_course):
     import pool_tasks
-    from grader.cluster import run_on_cluster
+
+    from grader.run.cluster import run_on_cluster
 
     jobs = [Submission(s, NB, b"{}") for s in ("s1", "killer", "s2", "s3")]
-    from grader.cluster import session
+    from grader.run.cluster import session
 
     got = []
     with session(cluster.address) as client:

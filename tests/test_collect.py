@@ -6,14 +6,21 @@ import hashlib
 import json
 
 import pytest
+from lms_exports import (
+    canvas,
+    canvas_anon,
+    canvas_gradebook,
+    moodle_folder,
+    moodle_worksheet,
+    notebook_bytes,
+    tag_of,
+    write_zip,
+)
 
-from grader import manifest
 from grader.cli import main
-from grader.collect import collect
-from grader.roster import parse_roster
-
-from lms_exports import (canvas, canvas_anon, canvas_gradebook, moodle_folder, moodle_worksheet, notebook_bytes,
-                         tag_of, write_zip)
+from grader.lms import manifest
+from grader.lms.collect import collect
+from grader.lms.roster import parse_roster
 
 SEQ = "02_seq2seq"
 TAGGER = "03_bilstm_tagger"
@@ -194,7 +201,7 @@ def nbgrader_exchange(root):
 
 
 def test_nbgrader_exchange_folder_with_due(tmp_path):
-    from grader.times import parse_time
+    from grader.lms.times import parse_time
 
     course = nbgrader_exchange(tmp_path / "course")
     into = tmp_path / "submissions"
@@ -208,7 +215,7 @@ def test_nbgrader_exchange_folder_with_due(tmp_path):
 
 
 def test_nbgrader_with_plain_roster_and_extension(tmp_path):
-    from grader.times import parse_time
+    from grader.lms.times import parse_time
 
     course = nbgrader_exchange(tmp_path / "course")
     roster = parse_roster("student_id,lms_id,name,due\nS-1,ada,Ada Lovelace,\nS-2,ben,Ben Babbage,2025-03-10T00:00:00+00:00\n"
@@ -239,7 +246,7 @@ def test_hand_laid_folders_are_never_overwritten(tmp_path, canvas_zip):
     into = tmp_path / "submissions"
     (into / "101" / SEQ).mkdir(parents=True)
     (into / "101" / SEQ / "seq2seq.ipynb").write_text("mine")
-    from grader.lms import LmsError
+    from grader.errors import LmsError
 
     with pytest.raises(LmsError, match="were not written by collect"):
         collect(canvas_zip, SEQ, into)

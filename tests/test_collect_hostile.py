@@ -12,15 +12,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-
-from grader import archive
-from grader.archive import Limits, open_export
-from grader.cli import main
-from grader.collect import collect
-from grader.lms import LmsError
-from grader.roster import parse_roster
-
 from lms_exports import add_symlink, canvas, notebook_bytes, tag_of, write_zip
+
+from grader.cli import main
+from grader.errors import LmsError
+from grader.lms import archive
+from grader.lms.archive import Limits, open_export
+from grader.lms.collect import collect
+from grader.lms.roster import parse_roster
 
 SEQ = "02_seq2seq"
 GOOD = canvas("lovelaceada", 101, 5001, "seq2seq.ipynb")

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from grader import layout
-from grader.demo import rebuild
-
 from helpers import read_grades_csv, tree_digest
+
+from grader.course import layout
+from grader.demo.build import rebuild
 
 pytestmark = pytest.mark.slow
 

@@ -9,10 +9,10 @@ import zipfile
 
 import pytest
 
-from grader import layout
-from grader.collect import collect
-from grader.demo_lms import COLUMNS, DEMO_CANVAS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
-from grader.roster import read_roster
+from grader.course import layout
+from grader.demo.round_trip import COLUMNS, DEMO_CANVAS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
+from grader.lms.collect import collect
+from grader.lms.roster import read_roster
 
 
 def test_bundled_canvas_exports_are_up_to_date():
@@ -72,6 +72,6 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     assert "on the roster without a submission (autograde gives them not_submitted rows): dan" in printed
 
     # the override survives regrading that student
-    from grader.autograde import autograde
+    from grader.run.autograde import autograde
     again = {r.student_id: r for r in autograde(out / "collected", out, student=["cat"], assignment=[last.assignment])}
     assert again["cat"].score == 5 and again["ada"].score == got["ada"].score

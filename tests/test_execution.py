@@ -14,7 +14,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.execution import TIMEOUT_ENAME, GradedExecute
+from grader.grading.execution import TIMEOUT_ENAME, GradedExecute
 
 PARENT = "parent-id"
 

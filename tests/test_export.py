@@ -8,19 +8,20 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from lms_exports import canvas, canvas_gradebook, moodle_worksheet, notebook_bytes, write_zip
 
-from grader import layout, manifest, submissions
 from grader.cli import main
-from grader.collect import collect
-from grader.export import export
-from grader.late import Lateness, parse_policy, penalise
-from grader.lms import LmsError
+from grader.course import layout
+from grader.errors import LmsError
+from grader.grading import submissions
+from grader.lms import manifest
+from grader.lms.collect import collect
+from grader.lms.export import export
+from grader.lms.late import Lateness, parse_policy, penalise
+from grader.lms.roster import parse_roster
+from grader.lms.times import parse_time
 from grader.overrides import Override, apply_overrides, parse_overrides, unmatched_overrides
 from grader.results import Row
-from grader.roster import parse_roster
-from grader.times import parse_time
-
-from lms_exports import canvas, canvas_gradebook, moodle_worksheet, notebook_bytes, write_zip
 
 COLUMN = re.compile(r"^(.*)\s\((\d+)\)$")  # how Canvas recognises an assignment column
 GRADEBOOK = [("Lovelace, Ada", 101, "s001", "ada"), ("Babbage, Ben", 102, "s002", "ben"),

@@ -7,13 +7,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
-
-from grader import answers, layout, results
-from grader.hidden import html_text, leaks, secrets_of
-from grader.stock import stock_autograde, stock_course, stock_feedback
-
 from conftest import sampled
 from helpers import write_submission
+
+from devtools.stock import stock_autograde, stock_course, stock_feedback
+from grader import results
+from grader.course import answers, layout
+from grader.course.cells import secrets_of
+from grader.course.hidden import html_text, leaks
 
 pytestmark = pytest.mark.slow
 

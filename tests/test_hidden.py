@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import nbformat
 
-from grader import layout
-from grader.hidden import PLACEHOLDER, html_text, leaks, public_lines, scrub, secrets_of
+from grader.course import layout
+from grader.course.cells import public_lines, secrets_of
+from grader.course.hidden import PLACEHOLDER, html_text, leaks, scrub
 
 SECRET = "assert torch.allclose(out, expected)"
 

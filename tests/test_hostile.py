@@ -17,16 +17,16 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell
-
-from grader import answers, layout
-from grader.autograde import autograde
-from grader.hidden import html_text, leaks, secrets_of
-from grader.sandbox import bwrap_problem
-from grader.stock import stock_autograde, stock_course, stock_scores
-
 from helpers import require, tree_digest, write_submission
 from hostile import FORGERIES, HOSTILE, STUB, ZEROS, Hostile
+from nbformat.v4 import new_code_cell
+
+from devtools.stock import stock_autograde, stock_course, stock_scores
+from grader.course import answers, layout
+from grader.course.cells import secrets_of
+from grader.course.hidden import html_text, leaks
+from grader.kernel.sandbox import bwrap_problem
+from grader.run.autograde import autograde
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from grader.integrity import compare, reference_objects, scan_source
+from grader.grading.integrity import compare, reference_objects, scan_source
 
 HONEST = [
     "def run_packed(rnn, x, lengths):\n    return rnn(x)",

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from helpers import read_grades_csv, require, tree_digest, write_submission
 from nbformat.v4 import new_code_cell
 
-from grader import answers, cells, confine, layout
-from grader.autograde import autograde
-from grader.hidden import html_text
-from grader.sandbox import bwrap_problem
-
-from helpers import read_grades_csv, require, tree_digest, write_submission
+from grader.course import answers, cells, layout
+from grader.course.hidden import html_text
+from grader.kernel import confine
+from grader.kernel.sandbox import bwrap_problem
+from grader.run.autograde import autograde
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
 NB = layout.SERIES[0]

@@ -6,11 +6,10 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from grader import items
-from grader.results import CellResult, Row
-
 from sample_class import BROKEN, class_rows
+
+from grader.report import items
+from grader.results import CellResult, Row
 
 # Three test cells: A (1 point) and B (1 point) of exercise X, C (2 points) of exercise Y.
 POINTS = {"A": ("X", 1.0), "B": ("X", 1.0), "C": ("Y", 2.0)}

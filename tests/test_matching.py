@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader import layout, submissions
-from grader.matching import canonical, copy_number, place, tolerant_matches
+from grader.course import layout
+from grader.course.matching import canonical, copy_number, place, tolerant_matches
+from grader.grading import submissions
 
 
 @pytest.mark.parametrize("name, expected", [

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from grader import layout
+from grader.course import layout
 
 pytestmark = pytest.mark.slow
 LONGEST = "attention"  # the notebook that takes longest in full: it starts first

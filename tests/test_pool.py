@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import pool_tasks
 import pytest
 
-from grader import layout
-from grader.pool import LocalPool, describe_exit
-from grader.task import Settings, Submission
-
-import pool_tasks
+from grader.course import layout
+from grader.grading.task import Settings, Submission
+from grader.run.pool import LocalPool, describe_exit
 
 NB = layout.SERIES[0]
 
@@ -43,10 +42,9 @@ def test_a_process_that_dies_costs_only_its_own_job(prepared_course):
 
 def test_control_a_standard_process_pool_fails_every_pending_job(prepared_course):
     """What concurrent.futures does with the same dying job: the whole pool breaks."""
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
-
-    import multiprocessing
 
     broken = 0
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("forkserver")) as pool:

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader import layout, release
-from grader.course import prepare_course
-from grader.hidden import leaks, notebook_text, public_lines, secrets_of
-
 from helpers import before_you_submit
+
+from grader.course import layout, release
+from grader.course.cells import public_lines, secrets_of
+from grader.course.hidden import leaks, notebook_text
+from grader.course.prepared import prepare_course
 
 NOTEBOOKS = layout.available()
 

@@ -7,14 +7,15 @@ from datetime import datetime, timezone
 
 import nbformat
 import pytest
-
-from grader import answers, report, report_sections, similarity
-from grader.hidden import html_text
-from grader.results import feedback_path
-
 from sample_class import BROKEN, NOTEBOOK, class_rows, copied_pair
 
-SETTINGS = report_sections.run_settings(60, "bwrap", datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc))
+from grader.course import answers
+from grader.course.hidden import html_text
+from grader.report import page as report_page
+from grader.report import sections, similarity
+from grader.results import feedback_path
+
+SETTINGS = sections.run_settings(60, "bwrap", datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc))
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,7 @@ def found() -> dict[str, similarity.Similarity]:
 def page(found) -> str:
     rows = class_rows()
     linked = {(r.student_id, r.assignment, r.notebook) for r in rows if r.status != "error"}
-    return report.render(rows, {"t_missing": ["02_seq2seq/Seq2Seq (1).ipynb"]}, None, SETTINGS, found, linked)
+    return report_page.render(rows, {"t_missing": ["02_seq2seq/Seq2Seq (1).ipynb"]}, None, SETTINGS, found, linked)
 
 
 def section(page: str, title: str) -> str:
@@ -61,7 +62,7 @@ def test_item_analysis_flags_the_broken_test(page):
 
 def test_item_analysis_says_why_it_is_absent_for_a_small_class():
     small = [r for r in class_rows() if r.student_id < "s04"]
-    items = section(report.render(small, {}), "Item analysis")
+    items = section(report_page.render(small, {}), "Item analysis")
     assert "Discrimination is not shown: 4 notebooks ran" in items and "at least 10" in items
     assert '<tr class="flag">' not in items and "needs 10" not in items  # said once, above the table
 
@@ -91,8 +92,8 @@ def test_reference_list_is_apart(page):
 
 
 def test_similarity_not_computed_or_failed():
-    assert "Not computed" in report_sections.similarity_html(None)
-    failed = report_sections.similarity_html({"a/b": similarity.Similarity(0, error="OSError: <gone>")})
+    assert "Not computed" in sections.similarity_html(None)
+    failed = sections.similarity_html({"a/b": similarity.Similarity(0, error="OSError: <gone>")})
     assert "Not compared: OSError: &lt;gone&gt;" in failed
 
 
@@ -106,14 +107,14 @@ def test_roster_links_each_score_to_the_feedback_page(page):
 
 
 def test_feedback_href_quotes_odd_names():
-    assert report_sections.feedback_href("jo doe#1", "01_a", "nb") == "feedback/jo%20doe%231/01_a/nb.html"
+    assert sections.feedback_href("jo doe#1", "01_a", "nb") == "feedback/jo%20doe%231/01_a/nb.html"
 
 
 def test_run_settings_are_listed(page):
     settings = section(page, "Run settings")
-    for value in ["60 s", "bwrap", report_sections.grader_version(), "2025-03-01 09:30 UTC"]:
+    for value in ["60 s", "bwrap", sections.grader_version(), "2025-03-01 09:30 UTC"]:
         assert f"<td>{value}</td>" in settings
-    assert "<h2>Run settings</h2>" not in report.render(class_rows(), {})
+    assert "<h2>Run settings</h2>" not in report_page.render(class_rows(), {})
 
 
 def test_write_links_only_existing_feedback_pages(tmp_path):
@@ -122,13 +123,13 @@ def test_write_links_only_existing_feedback_pages(tmp_path):
         path = feedback_path(tmp_path, r.student_id, r.assignment, r.notebook)
         path.parent.mkdir(parents=True)
         path.write_text("<html></html>")
-    page = report.write(tmp_path, rows, {}, settings=SETTINGS).read_text()
+    page = report_page.write(tmp_path, rows, {}, settings=SETTINGS).read_text()
     links = re.findall(r'<a href="(feedback/[^"]+)">', page)
     assert len(links) == 2 and all((tmp_path / link).exists() for link in links)
 
 
 def test_screenshots_without_a_demo_run_say_what_to_do(tmp_path, capsys):
-    from grader.cli import main
+    from devtools.__main__ import main
 
     assert main(["screenshots", "--out", str(tmp_path / "nothing"), "--dest", str(tmp_path / "shots")]) == 2
     err = capsys.readouterr().err.strip()

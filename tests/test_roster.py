@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from grader.lms import LmsError
-from grader.roster import parse_roster, read_extensions
-
 from lms_exports import canvas_gradebook, moodle_worksheet
+
+from grader.errors import LmsError
+from grader.lms.roster import parse_roster, read_extensions
 
 STUDENTS = [("Lovelace, Ada", 101, "s001", "ada"), ("Babbage, Ben", 102, "", "ben"), ("Ñúñez, Iñés", 103, "s003", "ines")]
 

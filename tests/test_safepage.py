@@ -7,8 +7,8 @@ import re
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from grader.feedback import FeedbackExporter
-from grader.safepage import CSP_META, put_math, safe, take_math
+from grader.pages.feedback import FeedbackExporter
+from grader.pages.safepage import CSP_META, put_math, safe, take_math
 
 HOSTILE_MARKDOWN = """# My answer
 <script>window.__pwned = 1</script>

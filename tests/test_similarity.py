@@ -7,10 +7,10 @@ import itertools
 
 import nbformat
 import pytest
-
-from grader import answers, layout, similarity
-
 from sample_class import NOTEBOOK, copied_pair, renamed
+
+from grader.course import answers, layout
+from grader.report import similarity
 
 
 @pytest.fixture(scope="module")

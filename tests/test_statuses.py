@@ -7,8 +7,10 @@ import html
 
 import pytest
 
-from grader import layout, report, statuses
-from grader.feedback import banner, error_page, notice_page
+from grader import statuses
+from grader.course import layout
+from grader.pages.feedback import banner, error_page, notice_page
+from grader.report import page as report_page
 from grader.results import Row
 
 ALL = list(statuses.STATUSES.values())
@@ -34,8 +36,8 @@ def test_feedback_and_report_show_each_status(status):
     row = Row("ann", first.assignment, first.name, 1.0, 2.0, status.name, "what happened")
     page = notice_page("t", row)
     assert status.student in page and f"<code>{status.name}</code>" in banner(row)
-    assert f".s-{status.name} " in report.STYLE
-    rendered = report.render([row], {})
+    assert f".s-{status.name} " in report_page.STYLE
+    rendered = report_page.render([row], {})
     assert html.escape(status.meaning) in rendered
     assert f'class="s-{status.name}"' in rendered
     assert (row.detail in rendered) == status.needs_look

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
-from grader import answers, cells, layout
-from grader.submissions import InvalidNotebook, load, locate, read_submitted, repair, students_in
-
 from helpers import write_submission
+
+from grader.course import answers, cells, layout
+from grader.grading.submissions import InvalidNotebook, load, locate, read_submitted, repair, students_in
 
 NB = layout.SERIES[0]
 RELEASED = nbformat.read(NB.released, as_version=4)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 
 from nbformat.v4 import new_code_cell, new_notebook, new_output
-
-from grader import summary
-from grader.hidden import html_text, leaks
-from grader.results import CellResult
-
 from sample_class import HIDDEN_LINE, LONG_WORD, feedback_page, secret_lines, toy_notebooks
+
+from grader.course.hidden import html_text, leaks
+from grader.pages import summary
+from grader.results import CellResult
 
 
 def built(status: str = "graded", detail: str = "", words: str = "", withhold: bool = False) -> tuple[str, frozenset]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from grader import layout
-from grader.submissions import Repaired
-from grader.task import Result, Settings, Submission, cell_results, classify, error_result, grade
+from grader.course import layout
+from grader.grading.submissions import Repaired
+from grader.grading.task import Result, Settings, Submission, cell_results, classify, error_result, grade
 
 NB = layout.SERIES[0]
 
@@ -53,7 +53,7 @@ def test_a_row_without_a_notebook_needs_no_kernel(prepared_course, absent):
 
 @pytest.mark.parametrize("content,words", [(b"{not json", "not JSON"), (b'{"cells": 3}', "not a valid notebook")])
 def test_unreadable_bytes_are_an_invalid_notebook(prepared_course, content, words, tmp_path):
-    from grader.worker import Worker
+    from grader.grading.worker import Worker
 
     with Worker(tmp_path) as worker:
         result = grade(Submission("ann", NB, content), prepared_course, Settings(timeout=5), worker)

@@ -9,7 +9,7 @@ import sys
 import nbformat
 import pytest
 
-from grader import answers, layout
+from grader.course import answers, layout
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]

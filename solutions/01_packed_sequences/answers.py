@@ -5,7 +5,7 @@ Graded by tests/test_answers.py through the real autograder; the demo and the be
 submissions from them. `cell` is the grade id of the solution cell the answer fills.
 """
 
-from grader.answers import Answer
+from grader.course.answers import Answer
 
 CELL = "run_packed"
 LSTM_CELL = "lstm_cell"

@@ -5,7 +5,7 @@ submissions from them. `cell` is the grade id of the solution cell the answer fi
 whole cell (for `Seq2Seq`, the whole class).
 """
 
-from grader.answers import Answer
+from grader.course.answers import Answer
 
 # A correct Seq2Seq, pieced together by the wrong variants below with one part changed.
 _INIT = '''

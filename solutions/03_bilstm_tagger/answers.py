@@ -6,7 +6,7 @@ submissions from them. `cell` is the grade id of the solution cell the answer fi
 is that cell's whole content.
 """
 
-from grader.answers import Answer
+from grader.course.answers import Answer
 
 TAGGER, ACCURACY, LOSS = "BiLSTMTagger", "token_accuracy", "masked_cross_entropy"
 

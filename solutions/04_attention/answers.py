@@ -5,8 +5,8 @@ submissions from them. `cell` is the grade id of the solution cell the answer fi
 whole cell (for a class, the whole class).
 """
 
-from grader.answers import Answer, reference
-from grader.layout import SERIES
+from grader.course.answers import Answer, reference
+from grader.course.layout import SERIES
 
 # The reference solution, cut into its parts: each variant below changes one part and keeps the rest as the
 # reference (and the released skeleton: signatures, docstrings) has it, as a student's answer would.

@@ -1,0 +1,1 @@
+"""Tools only developers run: the benchmark, stock nbgrader as a control, the README's screenshots."""

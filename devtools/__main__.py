@@ -1,0 +1,62 @@
+"""`python -m devtools bench|screenshots`: what only developers run, kept out of the installed package."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from grader import logs
+from grader.course import layout
+from grader.errors import GraderError
+
+
+def cmd_screenshots(args: argparse.Namespace) -> int:
+    from devtools.screenshots import take
+
+    for path in take(Path(args.out), Path(args.dest)):
+        print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from devtools.bench import bench
+
+    figures = bench(args.students, Path(args.output), args.sandbox, args.keep)
+    print(f"ours with {figures.cores} workers: {figures.ours_all / figures.limit:.2f}x the limit, "
+          f"{figures.anchor / figures.ours_all:.2f}x faster than stock nbgrader; wrote {args.output}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m devtools", description="Developer tools of the course.")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: everything)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("screenshots", help="the README's screenshots of the demo's report and one feedback page "
+                                            "(run `make demo` first)")
+    p.add_argument("--out", default="demo/out", metavar="OUT", help="the demo's output folder")
+    p.add_argument("--dest", default=str(layout.ROOT / "docs" / "screenshots"), metavar="DIR")
+    p.set_defaults(func=cmd_screenshots)
+
+    p = sub.add_parser("bench", help="grading throughput vs plain execution and stock nbgrader (writes BENCHMARKS.md)")
+    p.add_argument("--students", type=int, default=12, metavar="N")
+    p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
+    p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
+    p.add_argument("--keep", action="store_true", help="keep the synthetic class and outputs")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(logs.level_for(args.verbose))
+    try:
+        return args.func(args)
+    except GraderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""The demo's LMS round trip: demo/submissions as Canvas would export it, then collect, autograde, export.
+
+demo/canvas/<assignment>.zip are what Canvas's "Download Submissions" gives for each assignment (one
+late upload, a browser-renamed notebook, a stray script), and demo/canvas/gradebook.csv is its
+gradebook export (with a student who submitted nothing). They are written from demo/submissions by
+`write_canvas_exports` and committed; `python -m grader demo --rebuild` writes them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from pathlib import Path
+
+from grader.course import layout
+
+DEMO_CANVAS = layout.ROOT / "demo" / "canvas"
+GRADEBOOK = "gradebook.csv"
+# student folder -> (Canvas's "Student", its user id, its lastfirst file-name part); SIS User ID = the folder
+CLASS = {"ada": ("Lovelace, Ada", 1001, "lovelaceada"), "ben": ("Bitdiddle, Ben", 1002, "bitdiddleben"),
+         "cat": ("Hopper, Cat", 1003, "hoppercat"), "dan": ("Dijkstra, Dan", 1004, "dijkstradan")}
+COLUMNS = {"01_packed_sequences": "Packed sequences (4242)", "02_seq2seq": "Seq2seq (4243)",
+           "03_bilstm_tagger": "BiLSTM tagger (4244)", "04_attention": "Attention (4245)"}
+LATE = {("ben", "02_seq2seq")}  # uploaded after the deadline
+STRAYS = {("cat", "01_packed_sequences"): ("scratch.py", b"# trying things out\nprint('hello')\n")}
+FIXED_TIME = (2025, 3, 7, 12, 0, 0)  # the zips are reproducible
+
+
+def canvas_entries(submissions: Path = layout.DEMO_SUBMISSIONS) -> dict[str, dict[str, bytes]]:
+    """{assignment: {Canvas file name: bytes}} for every file in `submissions`."""
+    exports: dict[str, dict[str, bytes]] = {a: {} for a in COLUMNS}
+    attachment = 50000
+    for student in sorted(CLASS):
+        name, uid, lastfirst = CLASS[student]
+        for assignment in COLUMNS:
+            folder = submissions / student / assignment
+            files = sorted(folder.iterdir()) if folder.is_dir() else []
+            uploads = [(p.name, p.read_bytes()) for p in files]
+            if (student, assignment) in STRAYS:
+                uploads.append(STRAYS[(student, assignment)])
+            for filename, data in uploads:
+                attachment += 1
+                late = "LATE_" if (student, assignment) in LATE else ""
+                exports[assignment][f"{lastfirst}_{late}{uid}_{attachment}_{filename}"] = data
+    return exports
+
+
+def gradebook_text() -> str:
+    """Canvas's gradebook export for the demo class, Points Possible set to each notebook's points."""
+    import nbformat
+
+    from grader.course.cells import facts_of
+
+    points = {a: sum(facts_of(nbformat.read(nb.source, as_version=4)).max_score for nb in layout.notebooks_of(a))
+              for a in COLUMNS}
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["Student", "ID", "SIS User ID", "SIS Login ID", "Section", *COLUMNS.values(),
+                     "Current Points", "Final Points"])
+    writer.writerow(["    Points Possible", "", "", "", "", *(f"{points[a]:.2f}" for a in COLUMNS),
+                     "(read only)", "(read only)"])
+    for student, (name, uid, _) in sorted(CLASS.items()):
+        writer.writerow([name, uid, student, f"{student}@example.edu", "Sequence models", *([""] * len(COLUMNS)),
+                         "0.00", "0.00"])
+    return buf.getvalue()
+
+
+def write_canvas_exports(dest: Path = DEMO_CANVAS, submissions: Path = layout.DEMO_SUBMISSIONS) -> list[Path]:
+    """Write demo/canvas/<assignment>.zip and gradebook.csv from `submissions`."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = []
+    for assignment, files in canvas_entries(submissions).items():
+        path = dest / f"{assignment}.zip"
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+            for name in sorted(files):
+                info = zipfile.ZipInfo(name, date_time=FIXED_TIME)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                info.external_attr = 0o100644 << 16
+                z.writestr(info, files[name])
+        written.append(path)
+    (dest / GRADEBOOK).write_text(gradebook_text(), encoding="utf-8")
+    return written + [dest / GRADEBOOK]
+
+
+def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assignments: list[str] | None = None,
+               exports: Path = DEMO_CANVAS, late_penalty: str = "20%"):
+    """collect each Canvas zip into OUT/collected, autograde it into OUT, export OUT/canvas_import.csv;
+    prints what each step did and returns the rows."""
+    from grader.lms.collect import collect
+    from grader.lms.commands import print_plan
+    from grader.lms.export import export
+    from grader.lms.late import parse_policy
+    from grader.lms.roster import read_roster
+    from grader.run.autograde import autograde
+
+    def shown(path: Path) -> Path:
+        return path.relative_to(layout.ROOT) if path.is_relative_to(layout.ROOT) else path
+
+    out = Path(out)
+    into = out / "collected"
+    roster = read_roster(exports / GRADEBOOK)
+    gradebook = shown(exports / GRADEBOOK)
+    chosen = [a for a in COLUMNS if a in {nb.assignment for nb in layout.available()}
+              and (assignments is None or a in assignments)]
+    for assignment in chosen:
+        zip_path = exports / f"{assignment}.zip"
+        print(f"$ python -m grader collect {shown(zip_path)} --assignment {assignment} --into {into} --roster {gradebook}")
+        print_plan(collect(zip_path, assignment, into, roster), into, zip_path)
+    print(f"$ python -m grader autograde {into} --out {out}")
+    rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen)
+    target = out / "canvas_import.csv"
+    print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target} "
+          f"--late-penalty {late_penalty}")
+    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen, policy=parse_policy(late_penalty))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    print(f"wrote {target} (upload it in Canvas: Grades > Import) and {result.details}")
+    return rows

@@ -1,0 +1,171 @@
+"""Grading one notebook: the one task every way of running the grader calls.
+
+`grade` takes a submitted notebook's bytes and who and what it is, the prepared course, the run's
+settings and the worker's resources, and returns a `Result`: the row, its cells, the feedback page as
+text, timings and any traceback. It reads nothing from SUBMISSIONS and writes nothing to OUT (the
+driver does both), so the same call runs in a local process pool or on a cluster's worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import shutil
+import time
+import traceback
+from dataclasses import dataclass, field
+
+import nbformat
+
+from grader.course.cells import NotebookFacts
+from grader.course.layout import Notebook
+from grader.course.prepared import PreparedCourse, gradebook_scores
+from grader.grading.pipeline import KernelSettings, generate_feedback, run_autograde
+from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
+from grader.grading.worker import Worker
+from grader.pages.feedback import error_page, feedback_page, notice_page
+from grader.results import CellResult, Row
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One row to grade: a student's notebook as bytes, or the reason there is none."""
+
+    student: str
+    notebook: Notebook
+    content: bytes | None
+    absent: str = ""  # `missing` or `not_submitted` when there is no content; `invalid_notebook` if unreadable
+    detail: str = ""  # what the driver learnt finding it (how it was matched, why it could not be read)
+
+    @property
+    def key(self) -> str:
+        return f"{self.student}/{self.notebook.key}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How every notebook of one run is graded."""
+
+    timeout: int
+    notebook_timeout: int = 0  # 0: only the per-cell limit
+    sandbox: str = "bwrap"
+    threads: int = 1
+    sandbox_warning: str | None = None
+    keep_scratch: bool = False
+    reference_objects: dict = field(default_factory=dict)  # what the audited functions look like untouched
+    split: bool = True  # test cells in a trusted kernel; False runs all in the student's (controls, bench)
+
+
+@dataclass
+class Result:
+    """What grading one notebook produced: the row (with its cells and timings), the feedback page, any traceback."""
+
+    row: Row
+    feedback: str
+
+    @property
+    def traceback(self) -> str:
+        """The grader's own traceback, on an `error` row (kept in the row, so that its JSON carries it)."""
+        return self.row.traceback
+
+
+def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
+    """(status, detail, score voided) from what execution and inspection found.
+
+    With the tests in a trusted kernel (`record["split"]`), what the source scan and the kernel audit find
+    is listed for a person to review and decides no score; only the one-kernel mode (the tests' controls)
+    voids the score on their word, as the grader did before the tests left the student's kernel.
+    """
+    events = record.get("events", [])
+    failed = [e["detail"] for e in events if e["kind"] == "trusted_failed"]
+    if failed:
+        return "error", "; ".join(failed), False
+    findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
+    notes = ["the code " + "; ".join(fixed.notes)] if fixed.notes else []
+    if fixed.cheats or findings:
+        seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
+        return "tampered", "; ".join([f"{seen}: " + ", ".join(fixed.cheats + findings)] + fixed.tampering), \
+            not record.get("split")
+    if fixed.tampering:
+        return "tampered", "; ".join(fixed.tampering + notes), False
+    for kind in ("kernel_died", "timeout", "output_limit"):
+        hits = [e["detail"] for e in events if e["kind"] == kind]
+        if hits:
+            return kind, "; ".join(list(dict.fromkeys(hits)) + notes), False
+    return "graded", "; ".join(notes), False
+
+
+def cell_results(facts: NotebookFacts, scores: dict[str, float]) -> list[CellResult]:
+    """One result per test cell of the source notebook, in its order; a cell without a score scored 0."""
+    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id, 0.0), t.points, t.hidden)
+            for t in facts.tests]
+
+
+def error_result(submission: Submission, course: PreparedCourse, detail: str, tb: str = "") -> Result:
+    """The `error` row of a notebook the grader itself could not grade, with a neutral feedback page."""
+    notebook = submission.notebook
+    row = Row(submission.student, notebook.assignment, notebook.name, 0.0, course.facts(notebook).max_score,
+              "error", detail, traceback=tb)
+    return Result(row, error_page(f"{notebook.key}: feedback for {submission.student}", row))
+
+
+def grade(submission: Submission, course: PreparedCourse, settings: Settings, worker: Worker) -> Result:
+    """Grade one submitted notebook: read, repair, autograde in a sandbox, score, render the feedback."""
+    started = time.monotonic()
+    notebook, facts = submission.notebook, course.facts(submission.notebook)
+
+    def row(score: float, status: str, detail: str, cells: list[CellResult] | None = None) -> Row:
+        return Row(submission.student, notebook.assignment, notebook.name, score, facts.max_score, status, detail,
+                   cells or [])
+
+    if submission.content is None:
+        result = Result(row(0.0, submission.absent, submission.detail), "")
+    else:
+        result = _grade_content(submission, course, settings, worker, facts, row)
+    if not result.feedback:
+        page = error_page if result.row.status == "error" else notice_page
+        result.feedback = page(f"{notebook.key}: feedback for {submission.student}", result.row)
+    result.row.seconds = time.monotonic() - started
+    result.row.timings["worker_peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return result
+
+
+def _grade_content(submission, course, settings, worker, facts, row) -> Result:
+    notebook = submission.notebook
+    job_dir = worker.job_dir(submission.key)
+    timings: dict[str, float] = {}
+    try:
+        try:
+            nb = load(submission.content)
+        except InvalidNotebook as exc:
+            return Result(row(0.0, "invalid_notebook", f"{submission.key}: {exc}"), "")
+        fixed = repair(nb, nbformat.read(course.released(notebook), as_version=4))
+        t0 = time.monotonic()
+        trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
+        with worker.kernel_uid() as uid:
+            kernel = KernelSettings(settings.timeout, settings.notebook_timeout, settings.sandbox, uid, settings.threads,
+                                    settings.reference_objects, trusted)
+            private, record = run_autograde(course, notebook, fixed.nb, job_dir, kernel)
+        timings["autograde"] = time.monotonic() - t0
+        cells = cell_results(facts, gradebook_scores(private, notebook))
+        status, detail, voided = classify(record, fixed)
+        score = 0.0 if voided else sum(c.score for c in cells)
+        detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
+        graded = row(score, status, detail, cells)
+        graded.timings = timings
+        t0 = time.monotonic()
+        page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
+        if page:
+            page = feedback_page(page, graded, nbformat.read(private.autograded(notebook), as_version=4),
+                                 facts.secrets, withhold=voided)
+        timings["feedback"] = time.monotonic() - t0
+        return Result(graded, page or "")
+    except Exception as exc:  # a grader bug must cost one row, not the run
+        log.exception("grading %s failed", submission.key)
+        return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",
+                            traceback.format_exc())
+    finally:
+        if not settings.keep_scratch:
+            shutil.rmtree(job_dir, ignore_errors=True)

@@ -1,0 +1,306 @@
+"""`collect`: lay out what an LMS exported as SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb.
+
+`plan` decides everything from the export's entry names, the roster and the released notebooks, and
+touches nothing; `collect` opens the export read-only, writes the planned files under `into` (and
+nowhere else) and records the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grader.course import layout
+from grader.course.matching import place
+from grader.errors import LmsError
+from grader.lms import archive, formats, manifest
+from grader.lms.archive import Export, Limits, Refused
+from grader.lms.formats import Submitted, Unrecognized
+from grader.lms.roster import Roster, Student
+from grader.lms.times import iso, parse_time
+
+MOODLE_LATE_WORDS = ("late",)  # Moodle's worksheet Status: "Submitted for grading - ... submitted 2 days late"
+
+
+@dataclass(frozen=True)
+class Placed:
+    """A file that goes to SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb."""
+
+    student: str
+    notebook: str
+    submitted: Submitted
+    how: str = ""
+
+
+@dataclass(frozen=True)
+class Unplaced:
+    """An entry that is not laid out, and why (`student` is '' when nobody can be told)."""
+
+    student: str
+    entry: str
+    reason: str
+
+
+@dataclass
+class Plan:
+    """What collect does with one export for one assignment."""
+
+    assignment: str
+    lms: str
+    placed: list[Placed] = field(default_factory=list)
+    unplaced: list[Unplaced] = field(default_factory=list)
+    students: dict = field(default_factory=dict)  # student -> {lms_id, name, on_roster, late, submitted_at}
+    not_submitted: list[str] = field(default_factory=list)
+    not_on_roster: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    other_assignments: int = 0
+
+    def section(self, export: str) -> dict:
+        """This plan as the manifest's section for its assignment."""
+        subs = {}
+        for student, info in self.students.items():
+            subs[student] = {**info, "notebooks": {
+                p.notebook: {"entry": p.submitted.entry.name, "file": p.submitted.file, "how": p.how}
+                for p in self.placed if p.student == student}}
+        return {"lms": self.lms, "export": export,
+                "collected_at": iso(datetime.now(timezone.utc).astimezone()),
+                "submissions": subs, "not_submitted": self.not_submitted, "not_on_roster": self.not_on_roster,
+                "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.reason} for u in self.unplaced],
+                "skipped": len(self.skipped)}
+
+
+def safe_folder_name(name: str) -> str | None:
+    """Why `name` cannot be a student folder (None when it can)."""
+    if not name or name in {".", ".."} or any(c in name for c in "/\\\x00") or name.startswith("."):
+        return f"the student id {name!r} cannot be a folder name"
+    if name in archive.DEBRIS or len(name.encode()) > 200:
+        return f"the student id {name!r} cannot be a folder name"
+    return None
+
+
+def moodle_times(student: Student | None, tz=None) -> tuple[bool | None, str]:
+    """(late, submitted at) from a Moodle worksheet line, when the roster is one."""
+    if student is None or "Last modified (submission)" not in student.row:
+        return None, ""
+    try:
+        when = parse_time(student.row.get("Last modified (submission)"), tz)
+    except ValueError:
+        when = None
+    status = student.row.get("Status", "").lower()
+    late = any(f" {w}" in f" {status}" for w in MOODLE_LATE_WORDS) if when or status else None
+    return late, iso(when)
+
+
+def plan(submitted: list[Submitted], unrecognized: list[Unrecognized], refused: list[Refused],
+         assignment: str, notebooks: list[str], lms_name: str, roster: Roster | None = None,
+         due: datetime | None = None, extensions: dict | None = None, tz=None) -> Plan:
+    """Decide where every entry goes. Pure: names in, a plan out.
+
+    Students are the roster's when their LMS id is on it (else their LMS id, and listed); the newest of
+    several files for one notebook wins; with `due` (moved per student by the roster's or `extensions`'
+    dates), a submission time decides lateness."""
+    extensions = extensions or {}
+    result = Plan(assignment, lms_name)
+    by_lms = roster.by_lms_id() if roster else {}
+    groups: dict[str, list[Submitted]] = {}
+    for sub in submitted:
+        groups.setdefault(sub.lms_id, []).append(sub)
+    for r in refused:
+        result.unplaced.append(Unplaced("", r.name, f"refused: {r.reason}"))
+    known = {}
+    for u in unrecognized:
+        student = (by_lms[u.lms_id].student_id if u.lms_id in by_lms else u.lms_id) if u.lms_id else ""
+        result.unplaced.append(Unplaced(student, u.entry, u.reason))
+        if student:
+            known[student] = u
+    for lms_id, subs in sorted(groups.items()):
+        entry = by_lms.get(lms_id)
+        student = entry.student_id if entry else lms_id
+        unsafe = safe_folder_name(student)
+        if unsafe:
+            result.unplaced += [Unplaced("", s.entry.name, unsafe) for s in subs]
+            continue
+        placement = place([s.file for s in subs], notebooks, lambda m: (subs[m.index].newness, m.how == "", m.index),
+                          assignment, "the newest")
+        for m in placement.matches:
+            result.placed.append(Placed(student, m.notebook, subs[m.index], m.how))
+        result.unplaced += [Unplaced(student, subs[u.index].entry.name, u.reason) for u in placement.unmatched]
+        flags = [subs[m.index].late for m in placement.matches] or [s.late for s in subs]
+        late = True if any(flags) else (False if any(f is False for f in flags) else None)
+        times = [t for t in (subs[m.index].submitted_at for m in placement.matches) if t] or \
+                [s.submitted_at for s in subs if s.submitted_at]
+        when = max(times, key=lambda t: parse_time(t)) if times else ""
+        if lms_name == "moodle" and entry is not None:
+            sheet_late, sheet_when = moodle_times(entry, tz)
+            late, when = (sheet_late if sheet_late is not None else late), (sheet_when or when)
+        deadline = extensions.get(student) or (parse_time(entry.due) if entry and entry.due else None) or due
+        if deadline is not None and when:
+            late = parse_time(when) > deadline
+        result.students[student] = {"lms_id": lms_id, "name": (entry.name if entry else "") or subs[0].name,
+                                    "on_roster": None if roster is None else entry is not None, "late": late,
+                                    "submitted_at": when}
+        if roster is not None and entry is None:
+            result.not_on_roster.append(student)
+    for student, u in known.items():  # someone whose only entries could not be used
+        if student not in result.students:
+            entry = by_lms.get(u.lms_id)
+            result.students[student] = {"lms_id": u.lms_id, "name": (entry.name if entry else "") or u.name,
+                                        "on_roster": None if roster is None else entry is not None, "late": None,
+                                        "submitted_at": ""}
+            if roster is not None and entry is None:
+                result.not_on_roster.append(student)
+    if roster is not None:
+        result.not_submitted = sorted(s.student_id for s in roster.students if s.student_id not in result.students)
+    result.not_on_roster.sort()
+    return result
+
+
+def collect(export_path: Path, assignment: str, into: Path, roster: Roster | None = None, lms_name: str | None = None,
+            due: datetime | None = None, extensions: dict | None = None, limits: Limits = Limits(), tz=None) -> Plan:
+    """Lay out `export_path` (zip or folder) for `assignment` under `into`; the plan, as carried out.
+
+    Raises LmsError, before writing anything, when the layout cannot be told, when `into` would hold
+    the export, or when a folder it must write was laid out by hand."""
+    notebooks = [nb.name for nb in layout.notebooks_of(assignment)]
+    export_path, into = Path(export_path).resolve(), Path(into).resolve()
+    if export_path.is_dir() and (into == export_path or export_path in into.parents):
+        raise LmsError(f"--into {into} is inside the export {export_path}; choose a folder outside it")
+    with archive.open_export(export_path, limits) as export:
+        top = export.common_folder()
+        if top and formats.detect(export.entries) is None:
+            export.within(top)  # the LMS's files, unzipped or zipped again inside one folder
+        kind = lms_name or formats.detect(export.entries)
+        if kind is None:
+            raise LmsError(f"{export_path}: cannot tell which LMS exported this (no Canvas file names, Moodle "
+                           f"folders or nbgrader timestamp.txt found); name it with --lms canvas|moodle|nbgrader")
+        others = 0
+        if kind == "canvas":
+            submitted, unrecognized = formats.canvas(export.entries)
+        elif kind == "moodle":
+            submitted, unrecognized = formats.moodle(export.entries)
+        elif kind == "nbgrader":
+            submitted, unrecognized, others = formats.nbgrader(export.entries, assignment,
+                                                           lambda e: export.read(e, 4096).decode("utf-8", "replace"))
+        else:
+            raise LmsError(f"--lms {kind}: expected one of {', '.join(formats.LMS_NAMES)}")
+        previous = manifest.load(into) if into.is_dir() else None
+        if roster is None and previous and previous.get("roster"):
+            roster = roster_from_manifest(previous["roster"])
+        result = plan(submitted, unrecognized, export.refused, assignment, notebooks, kind, roster, due, extensions, tz)
+        result.skipped, result.other_assignments = list(export.skipped), others
+        verify(export, result)
+        if not result.placed:
+            return result  # nothing written, not even the manifest
+        prepare(into, assignment, result, previous)
+        write(export, into, assignment, result)
+    data = manifest.with_assignment(previous, assignment, result.section(str(export_path)),
+                                    roster_record(roster) if roster else None)
+    manifest.save(into, data)
+    return result
+
+
+def roster_record(roster: Roster) -> dict:
+    """The roster as the manifest keeps it."""
+    return {"source": roster.source, "format": roster.format, "id_column": roster.id_column,
+            "students": [{"student_id": s.student_id, "lms_id": s.lms_id, "name": s.name, "email": s.email,
+                          "due": s.due} for s in roster.students]}
+
+
+def roster_from_manifest(record: dict) -> Roster:
+    """The roster an earlier collect recorded (so a second assignment need not name it again)."""
+    students = tuple(Student(s["student_id"], s["lms_id"], s.get("name", ""), s.get("email", ""), s.get("due", ""))
+                     for s in record.get("students", []))
+    return Roster(record.get("source", "manifest"), record.get("format", "plain"), record.get("id_column", ""), students)
+
+
+def prepare(into: Path, assignment: str, result: Plan, previous: dict | None) -> None:
+    """Make room: remove what an earlier collect of this assignment wrote; refuse to touch hand-laid folders."""
+    earlier = set((previous or {}).get("assignments", {}).get(assignment, {}).get("submissions", {}))
+    targets = {p.student for p in result.placed} | set(result.students)
+    clash = sorted(s for s in targets - earlier if (into / s / assignment).exists())
+    if clash:
+        raise LmsError(f"{into}: {', '.join(f'{s}/{assignment}' for s in clash)} already exist and were not "
+                       f"written by collect; move them away, or collect into another folder")
+    links = sorted(s for s in targets if not safe_folder_name(s) and
+                   ((into / s).is_symlink() or (into / s / assignment).is_symlink()))
+    if links:
+        raise LmsError(f"{into}: {', '.join(links)} is a symbolic link; collect writes only real folders "
+                       f"under --into: remove the link, or collect into another folder")
+    into.mkdir(parents=True, exist_ok=True)
+    for student in sorted(earlier):
+        if safe_folder_name(student) or (into / student).is_symlink():
+            continue  # never follow a link out of --into
+        folder = into / student / assignment
+        if folder.is_symlink():
+            folder.unlink()
+        elif folder.is_dir():
+            shutil.rmtree(folder)
+        parent = into / student
+        if parent.is_dir() and not parent.is_symlink() and not any(parent.iterdir()):
+            parent.rmdir()
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when `path`, every link resolved, is below `root`."""
+    return root.resolve() in path.resolve().parents
+
+
+READ_ERRORS = (archive.TooLarge, zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError)
+
+
+def _unreadable(exc: Exception) -> str:
+    return f"refused: {exc}" if isinstance(exc, archive.TooLarge) else f"refused: unreadable ({type(exc).__name__}: {exc})"
+
+
+def verify(export: Export, result: Plan) -> None:
+    """Read every placed entry once before anything is written (a size past the limit, a bad CRC: a zip
+    bomb whose header lies); those that fail move to the unplaced list."""
+    kept = []
+    for p in result.placed:
+        try:
+            export.read(p.submitted.entry)
+        except READ_ERRORS as exc:
+            result.unplaced.append(Unplaced(p.student, p.submitted.entry.name, _unreadable(exc)))
+        else:
+            kept.append(p)
+    result.placed = kept
+
+
+def write(export: Export, into: Path, assignment: str, result: Plan) -> None:
+    """Write each placed file under `into`, and an empty assignment folder for someone whose files were
+    all unplaced (autograde then says `missing`, not `not_submitted`)."""
+    kept = []
+    for p in result.placed:
+        folder = into / p.student / assignment
+        try:
+            data = export.read(p.submitted.entry)
+        except READ_ERRORS as exc:  # changed since verify()
+            result.unplaced.append(Unplaced(p.student, p.submitted.entry.name, _unreadable(exc)))
+            continue
+        _write_file(into, folder, folder / f"{p.notebook}.ipynb", data)
+        kept.append(p)
+    result.placed = kept
+    for student in result.students:
+        folder = into / student / assignment
+        if not safe_folder_name(student) and not folder.exists():
+            _make_dirs(into, folder)
+
+
+def _make_dirs(into: Path, folder: Path) -> None:
+    for part in (folder.parent, folder):
+        if part.is_symlink():
+            raise LmsError(f"{part} is a symbolic link; collect writes only real folders under {into}")
+        part.mkdir(exist_ok=True)
+    if not inside(into, folder):
+        raise LmsError(f"{folder} resolves outside {into}; nothing more written")
+
+
+def _write_file(into: Path, folder: Path, target: Path, data: bytes) -> None:
+    _make_dirs(into, folder)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)

@@ -1,0 +1,1 @@
+"""What a student reads: the feedback page, its summary, and the sanitising that makes it safe to open."""

@@ -1,0 +1,193 @@
+"""The summary that opens a student's feedback page: per exercise, the points, every test with pass or
+fail, what it checks and, for a failure, the error's last line; each test links to its cell below.
+
+`summary_html` builds it from the graded notebook (nbgrader's autograded copy: test cells carry their
+outputs and nbgrader metadata) and the row's per-cell scores; `insert_summary` puts it at the top of
+nbgrader's feedback page, adds a stable anchor (`id="cell-<grade id>"`) to each graded cell there, and
+makes the page fit a phone's width. Both are pure: strings and notebooks in, strings out.
+
+A test's description is its leading comment (the line(s) the released notebook shows, hidden tests
+included), taken only from outside the hidden-test region; every message shown is scrubbed of secret
+lines (grader/course/hidden.py), so no hidden test's source reaches the page.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import nbformat
+
+from grader.course.cells import description, grade_id, is_solution
+from grader.course.hidden import scrub
+from grader.results import CellResult
+
+MESSAGE_CHARS = 300  # a longer error message is cut: the full traceback is in the cell below
+ANCHOR = "cell-"
+SUMMARY_ID = "grader-summary"
+
+STYLE = f"""
+#{SUMMARY_ID} {{ font-family: system-ui, sans-serif; font-size: 15px; line-height: 1.4; color: #222;
+  border: 2px solid #888; border-radius: 6px; background: #f8f8f8; margin: 0.6em; padding: 0.6em 0.8em;
+  max-width: 60em; box-sizing: border-box; overflow-wrap: anywhere; word-break: break-word; }}
+#{SUMMARY_ID} h2 {{ font-size: 1.25em; margin: 0.2em 0 0.4em; }}
+#{SUMMARY_ID} h3 {{ font-size: 1.05em; margin: 0.9em 0 0.3em; display: flex; flex-wrap: wrap; gap: 0 0.6em; }}
+#{SUMMARY_ID} h3 .points {{ font-weight: normal; color: #444; }}
+#{SUMMARY_ID} ul {{ list-style: none; margin: 0; padding: 0; }}
+#{SUMMARY_ID} li {{ margin: 0.3em 0; padding: 0.3em 0.5em; border-left: 4px solid #bbb; background: #fff; }}
+#{SUMMARY_ID} li.pass {{ border-left-color: #2a7d2a; }}
+#{SUMMARY_ID} li.fail {{ border-left-color: #c0392b; }}
+#{SUMMARY_ID} .verdict {{ font-weight: bold; margin-right: 0.4em; }}
+#{SUMMARY_ID} li.pass .verdict {{ color: #1f6b1f; }}
+#{SUMMARY_ID} li.fail .verdict {{ color: #a32a1e; }}
+#{SUMMARY_ID} .gid {{ color: #666; font-size: 0.85em; }}
+#{SUMMARY_ID} .message {{ display: block; margin-top: 0.2em; font-family: ui-monospace, monospace; font-size: 0.9em;
+  white-space: pre-wrap; background: #fdf1f0; padding: 0.2em 0.4em; }}
+#{SUMMARY_ID} .status {{ border: 1px solid #c0392b; background: #fdf1f0; padding: 0.4em 0.6em; }}
+#{SUMMARY_ID} a {{ color: #0b5394; }}
+"""
+VIEWPORT = '<meta name="viewport" content="width=device-width, initial-scale=1">'
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test cell as the summary shows it."""
+
+    grade_id: str
+    exercise: str
+    description: str
+    score: float
+    points: float
+    passed: bool
+    message: str  # for a failure: why, in one line (scrubbed); "" otherwise
+
+
+def anchor(grade_id: str) -> str:
+    """The id the summary links to for a graded cell."""
+    return ANCHOR + re.sub(r"[^A-Za-z0-9_.-]", "_", grade_id)
+
+
+def _one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
+
+
+def failure_message(outputs: list, secrets: frozenset[str]) -> str:
+    """Why a test cell failed, from its outputs: the error's last line (`Type: message`), else the last
+    line it wrote to stderr, else that it produced nothing; scrubbed of secret lines."""
+    for output in outputs:
+        if output.get("output_type") == "error":
+            ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
+            return _one_line(scrub(f"{ename}: {evalue}" if evalue else ename, secrets))
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            lines = [line for line in scrub(output.get("text", ""), secrets).splitlines() if line.strip()]
+            if lines:
+                return _one_line("wrote to stderr: " + lines[-1])
+    for output in outputs:
+        if output.get("output_type") == "execute_result":
+            return "partial credit"
+    return "no error message: the cell did not run to the end (see the status above)"
+
+
+def verdicts(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozenset[str],
+               withhold: bool = False) -> list[Verdict]:
+    """Every test of the row, in notebook order, with its description and, for a failure, its message."""
+    graded = {grade_id(cell): cell for cell in nb.cells if grade_id(cell)}
+    found = []
+    for result in cells:
+        cell = graded.get(result.grade_id)
+        text = scrub(description(cell.source), secrets) if cell is not None else ""
+        passed = result.score >= result.max_score
+        message = ""
+        if not passed and not withhold:
+            message = ("this test cell is missing from the notebook" if cell is None
+                       else failure_message(cell.get("outputs", []), secrets))
+        found.append(Verdict(result.grade_id, result.exercise, text or result.grade_id, result.score,
+                              result.max_score, passed, message))
+    return found
+
+
+def _points(x: float) -> str:
+    return f"{x:g}"
+
+
+def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str, detail: str,
+                 score: float, max_score: float, secrets: frozenset[str], status_words: str = "",
+                 withhold: bool = False) -> str:
+    """The summary as an HTML fragment (its own styles included), for the top of the feedback page.
+
+    `status_words` is the student's wording of a status that is not `graded`; `withhold` (cheating
+    detected) shows no messages and counts no points.
+    """
+    esc = html.escape
+    solution_ids = {grade_id(c) for c in nb.cells if is_solution(c) and grade_id(c)}
+    parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
+             f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
+    if status != "graded":
+        said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
+        parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
+    lines = verdicts(nb, cells, secrets, withhold)
+    for exercise in dict.fromkeys(t.exercise for t in lines):
+        mine = [t for t in lines if t.exercise == exercise]
+        earned = 0.0 if withhold else sum(t.score for t in mine)
+        possible = sum(t.points for t in mine)
+        title = esc(exercise)
+        if exercise in solution_ids:
+            title = f'<a href="#{quote(anchor(exercise))}">{title}</a>'
+        parts.append(f'<h3><span>{title}</span><span class="points">{_points(earned)} / {_points(possible)} points</span></h3><ul>')
+        for t in mine:
+            verdict = "not counted" if withhold else "passed" if t.passed else "failed"
+            kind = "" if withhold else "pass" if t.passed else "fail"
+            points = f" ({_points(t.score)} / {_points(t.points)})" if not t.passed and not withhold else ""
+            message = f'<span class="message">{esc(t.message)}</span>' if t.message else ""
+            parts.append(f'<li class="{kind}"><span class="verdict">{verdict}{points}</span>'
+                         f'<a href="#{quote(anchor(t.grade_id))}">{esc(t.description)}</a> '
+                         f'<span class="gid">{esc(t.grade_id)}</span>{message}</li>')
+        parts.append("</ul>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def add_anchors(page: str, grade_ids: list[str]) -> str:
+    """Give each graded cell of nbgrader's feedback page a stable id (`cell-<grade id>`) to link to.
+
+    nbgrader marks a graded cell with `<a name="<grade id>"></a>` (`comment-<grade id>` for an answer
+    cell); the id goes on that element, or, where it is absent, nowhere (the link then does nothing).
+    """
+    for gid in grade_ids:
+        target = f' id="{html.escape(anchor(gid))}"'
+        for name in (gid, f"comment-{gid}"):
+            marker = f'<a name="{html.escape(name)}"></a>'
+            if marker in page:
+                page = page.replace(marker, f'<a name="{html.escape(name)}"{target}></a>', 1)
+                break
+    return page
+
+
+def insert_summary(page: str, fragment: str, grade_ids: list[str] = ()) -> str:
+    """`page` with `fragment` first in its body, stable anchors on its graded cells and a viewport that
+    fits a phone."""
+    if "<body" in page:
+        at = page.find(">", page.find("<body")) + 1
+    else:
+        at = 0
+    page = page[:at] + fragment + page[at:]
+    if 'name="viewport"' not in page and "<head>" in page:
+        page = page.replace("<head>", "<head>" + VIEWPORT, 1)
+    return add_anchors(page, list(grade_ids))
+
+
+def cell_ids(nb: nbformat.NotebookNode) -> list[str]:
+    """The grade ids of every nbgrader cell of `nb` (tests and answers), in notebook order."""
+    return [grade_id(c) for c in nb.cells if grade_id(c)]
+
+
+def summarised(page: str, nb: nbformat.NotebookNode, row, secrets: frozenset[str], status_words: str = "",
+               withhold: bool = False) -> str:
+    """nbgrader's feedback `page` for `row` (a results.Row), opened by its summary: what the grader calls."""
+    fragment = summary_html(nb, row.cells, row.status, row.detail, row.score, row.max_score, secrets,
+                            status_words, withhold)
+    return insert_summary(page, fragment, cell_ids(nb))

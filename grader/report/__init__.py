@@ -1,0 +1,1 @@
+"""What the instructor reads about a class: the report, item analysis and similar submissions."""

@@ -1,0 +1,165 @@
+"""The class report: OUT/report.html, self-contained, for the instructor."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from collections import defaultdict
+from pathlib import Path
+
+from grader.course import layout
+from grader.pages.safepage import safe
+from grader.report import items, sections
+from grader.results import Row
+from grader.statuses import STATUSES, report_css
+
+
+def _figure_png(fig) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=90, bbox_inches="tight")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def score_histograms(rows: list[Row]) -> str | None:
+    """One panel per notebook (total) and per exercise: how the class scored, as an embedded PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    panels: dict[str, tuple[list[float], float]] = {}
+    for notebook in layout.SERIES:
+        nb_rows = [r for r in rows if r.assignment == notebook.assignment and r.notebook == notebook.name]
+        if not nb_rows:
+            continue
+        panels[f"{notebook.key} (total)"] = ([r.score for r in nb_rows], nb_rows[0].max_score)
+        for exercise in dict.fromkeys(c.exercise for r in nb_rows for c in r.cells):
+            scores, best = [], 0.0
+            for r in nb_rows:
+                cells = [c for c in r.cells if c.exercise == exercise]
+                best = max(best, sum(c.max_score for c in cells))
+                scores.append(0.0 if r.status in {"tampered"} and r.score == 0 else sum(c.score for c in cells))
+            if best:
+                panels[f"{notebook.key}: {exercise}"] = (scores, best)
+    if not panels:
+        return None
+    cols = 3
+    nrows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 2.8 * nrows), squeeze=False)
+    for ax, (title, (scores, best)) in zip(axes.flat, panels.items()):
+        bins = [x - 0.5 for x in range(int(best) + 2)] if best <= 20 else 20
+        ax.hist(scores, bins=bins, color="tab:blue", edgecolor="white")
+        ax.set(title=title, xlabel=f"score (max {best:g})", ylabel="students", xlim=(-0.7, best + 0.7))
+        ax.title.set_fontsize(9)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    src = _figure_png(fig)
+    plt.close(fig)
+    return src
+
+
+def pass_rates(rows: list[Row]) -> list[list[str]]:
+    """Per test cell: how many graded notebooks passed it, most often failed first."""
+    stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    meta = {}
+    for r in rows:
+        for c in r.cells:
+            key = (f"{r.assignment}/{r.notebook}", c.grade_id)
+            stats[key][0] += c.score >= c.max_score
+            stats[key][1] += 1
+            meta[key] = c
+    body = []
+    for key, (passed, n) in sorted(stats.items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
+        c = meta[key]
+        body.append([html.escape(key[0]), f"<code>{html.escape(c.grade_id)}</code>", html.escape(c.exercise),
+                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)"])
+    return body
+
+
+def roster(rows: list[Row], linked: set[tuple[str, str, str]] | None = None) -> tuple[list[str], list[list[str]]]:
+    """Who submitted which notebook: one line per student, one column per notebook; a cell links to the
+    student's feedback page when (student, assignment, notebook) is in `linked`."""
+    keys = [notebook.key for notebook in layout.SERIES if any(r.assignment == notebook.assignment for r in rows)]
+    by_student: dict[str, dict[str, Row]] = defaultdict(dict)
+    for r in rows:
+        by_student[r.student_id][f"{r.assignment}/{r.notebook}"] = r
+    body = []
+    for student, cells in sorted(by_student.items()):
+        line = [html.escape(student)]
+        for k in keys:
+            r = cells.get(k)
+            text = "" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}</span>'
+            if r is not None and linked and (r.student_id, r.assignment, r.notebook) in linked:
+                text = f'<a href="{html.escape(sections.feedback_href(r.student_id, r.assignment, r.notebook))}">{text}</a>'
+            line.append(text)
+        body.append(line)
+    return ["student"] + keys, body
+
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+th { background: #f0f0f0; }
+.warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
+""" + report_css() + sections.STYLE
+
+
+def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
+           settings: dict[str, str] | None = None, similarity: dict | None = None,
+           linked: set[tuple[str, str, str]] | None = None) -> str:
+    """The whole report as one HTML page, images embedded: `settings` are the run's (timeout, sandbox,
+    grader version, when), `similarity` is similarity.of_submissions' result, `linked` the rows whose
+    feedback page exists."""
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title><style>{STYLE}</style></head><body>",
+             "<h1>Class report</h1>"]
+    if warning:
+        parts.append(f'<p class="warning">{html.escape(warning)}</p>')
+    students = sorted({r.student_id for r in rows})
+    counts = defaultdict(int)
+    for r in rows:
+        counts[r.status] += 1
+    parts.append(f"<p>{len(students)} students, {len(rows)} rows: " +
+                 ", ".join(f"{n} {html.escape(s)}" for s, n in sorted(counts.items())) + ".</p>")
+    parts.append(sections.settings_html(settings))
+    plot = score_histograms(rows)
+    if plot:
+        parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
+    parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
+              sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
+    analyses = items.analyse(rows)
+    parts += [sections.items_html(analyses), sections.exercises_html(analyses)]
+    headers, body = roster(rows, linked)
+    parts += ["<h2>Roster</h2>", "<p>Each score links to the student's feedback page.</p>" if linked else "",
+              sections.table(headers, body)]
+    unusual = [r for r in rows if STATUSES[r.status].needs_look]
+    parts += ["<h2>Rows that need a look</h2>",
+              sections.table(["student", "notebook", "status", "score", "detail"],
+                     [[html.escape(r.student_id), html.escape(f"{r.assignment}/{r.notebook}"),
+                       f'<span class="s-{r.status}">{html.escape(r.status)}</span>', f"{r.score:g}/{r.max_score:g}",
+                       html.escape(r.detail)] for r in unusual]) if unusual else "<p>None: every notebook ran to the end.</p>"]
+    parts += ["<h2>Unplaced files</h2>",
+              sections.table(["student", "files that match no notebook"],
+                     [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
+    parts.append(sections.similarity_html(similarity))
+    parts += ["<h2>Statuses</h2>", sections.table(["status", "meaning", "score"],
+                                                  [[f"<code>{s.name}</code>", html.escape(s.meaning), html.escape(s.score)]
+                                                   for s in STATUSES.values()])]
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
+          settings: dict[str, str] | None = None, similarity: dict | None = None) -> Path:
+    from grader.results import feedback_path
+
+    linked = {(r.student_id, r.assignment, r.notebook) for r in rows
+              if feedback_path(out, r.student_id, r.assignment, r.notebook).exists()}
+    path = out / "report.html"
+    path.write_text(safe(render(rows, unplaced, warning, settings, similarity, linked)))
+    return path

@@ -1,0 +1,1 @@
+"""Grading a class: the driver, the local process pool or a Dask cluster, progress."""
