@@ -2,8 +2,9 @@
 
 The file has the columns `student, assignment, notebook, score, reason`; each line sets one
 notebook's score (`notebook` may be left blank when the assignment has one notebook). It lives in OUT
-beside the results, is never written by the grader, and is applied each time the rows are read, so
-it survives a regrade of that student. A line that names no graded row is reported, never dropped.
+beside the results, is never written by the grader, and is applied to the rows as graded each time the
+class's grades are built from them (lms/grades.py), so it survives a regrade of that student and an
+edit after grading reaches the next export. A line that names no graded row is reported, never dropped.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence, TypeVar
 
 from grader.errors import LmsError
 
 OVERRIDES_NAME = "overrides.csv"
 COLUMNS = ("student", "assignment", "notebook", "score", "reason")
+R = TypeVar("R")  # results.Row (named, not imported: the shared vocabulary's modules stand side by side)
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,7 @@ class Override:
     reason: str = ""
 
     def note(self) -> str:
-        """What the row's detail says about it (also how a second application is recognised)."""
+        """What the row's detail says about it."""
         why = f": {self.reason}" if self.reason else ""
         return f"score set to {self.score:g} by the instructor{why}"
 
@@ -69,42 +72,27 @@ def parse_overrides(text: str, source: str = OVERRIDES_NAME) -> list[Override]:
     return found
 
 
-def value_of(row, name: str):
-    """A row's value, whether it is a grades.csv dict or a results.Row."""
-    return row[name] if isinstance(row, dict) else getattr(row, name)
-
-
-def updated(row, **changes):
-    """A copy of `row` (a dict or a dataclass) with `changes`; dicts hold text, as grades.csv does."""
-    if isinstance(row, dict):
-        return {**row, **{k: (f"{v:g}" if isinstance(v, float) else v) for k, v in changes.items()}}
-    return dataclasses.replace(row, **changes)
-
-
-def targets(rows: list, override: Override) -> list[int]:
+def targets(rows: Sequence[R], override: Override) -> list[int]:
     """Indices of the rows `override` applies to: its notebook, or the assignment's only notebook."""
-    hits = [i for i, r in enumerate(rows)
-            if value_of(r, "student_id") == override.student and value_of(r, "assignment") == override.assignment]
+    hits = [i for i, r in enumerate(rows) if r.student_id == override.student and r.assignment == override.assignment]
     if override.notebook:
-        return [i for i in hits if value_of(rows[i], "notebook") == override.notebook]
+        return [i for i in hits if rows[i].notebook == override.notebook]
     return hits if len(hits) == 1 else []
 
 
-def apply_overrides(rows: list, overrides: list[Override]) -> list:
-    """`rows` with each override's score and a note in the detail; the others unchanged. Rows may be
-    results.Row objects or grades.csv dicts; applying twice changes nothing more."""
+def apply_overrides(rows: Sequence[R], overrides: list[Override]) -> list[R]:
+    """`rows` (as results.Row, read from OUT/results) with each override's score and a note in the detail;
+    the others unchanged. Called once, on rows as graded, by the one place that builds the class's grades."""
     rows = list(rows)
     for override in overrides:
         for i in targets(rows, override):
-            row, note = rows[i], override.note()
-            detail = str(value_of(row, "detail") or "")
-            if note in detail:
-                continue
-            rows[i] = updated(row, score=float(override.score), detail="; ".join(filter(None, [note, detail])))
+            row = rows[i]
+            rows[i] = dataclasses.replace(row, score=float(override.score),
+                                          detail="; ".join(filter(None, [override.note(), row.detail])))
     return rows
 
 
-def unmatched_overrides(rows: list, overrides: list[Override]) -> list[str]:
+def unmatched_overrides(rows: Sequence[R], overrides: list[Override]) -> list[str]:
     """The overrides that name no row, each as a sentence (for the terminal and the report)."""
     lines = []
     for o in overrides:

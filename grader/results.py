@@ -1,12 +1,14 @@
 """Grading results: one JSON per row under OUT/results, from which grades.csv and the report are built.
 
 Keeping every row as its own file makes a partial regrade (`--student`, `--assignment`) a matter of
-replacing some files; the CSV and the report are always rebuilt from all of them.
+replacing some files; the CSV and the report are always rebuilt from all of them. `Row` is the one
+shape of a grade row, and this module is the one that reads and writes it, as JSON and as grades.csv.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import shutil
@@ -51,6 +53,12 @@ class Row:
         values["score"] = f"{self.score:g}"
         values["max_score"] = f"{self.max_score:g}"
         return {k: values[k] for k in CSV_COLUMNS}
+
+    @classmethod
+    def from_csv(cls, line: dict[str, str]) -> Row:
+        """A row as grades.csv wrote it (columns it lacks are left empty)."""
+        values = {k: line.get(k) or "" for k in CSV_COLUMNS}
+        return cls(**{**values, "score": float(values["score"] or 0), "max_score": float(values["max_score"] or 0)})
 
 
 def results_dir(out: Path) -> Path:
@@ -126,15 +134,24 @@ def clear(out: Path, students: list[str] | None, assignments: list[str] | None) 
                 student_dir.rmdir()
 
 
+def csv_path(out: Path) -> Path:
+    """OUT/grades.csv."""
+    return out / "grades.csv"
+
+
 def write_csv(out: Path, rows: list[Row]) -> Path:
     """OUT/grades.csv, one line per row, written whole."""
-    import io
-
     buf = io.StringIO(newline="")
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for row in rows:
         writer.writerow(row.csv_row())
-    path = out / "grades.csv"
+    path = csv_path(out)
     write_whole(path, buf.getvalue())
     return path
+
+
+def read_csv(out: Path) -> list[Row]:
+    """OUT/grades.csv read back as rows, in its order (without the cells and timings only the JSON keeps)."""
+    with csv_path(out).open(newline="", encoding="utf-8") as f:
+        return [Row.from_csv(line) for line in csv.DictReader(f)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 import socket
@@ -10,8 +9,10 @@ from pathlib import Path
 
 import nbformat
 
+from grader import results
 from grader.course import answers
 from grader.course.layout import Notebook
+from grader.results import Row
 
 
 def write_submission(root: Path, student: str, nb: Notebook, content) -> Path:
@@ -32,10 +33,9 @@ def reference_submission(nb: Notebook, **answers_by_cell: str):
     return answers.submission(nb, answers_by_cell or None)
 
 
-def read_grades_csv(out: Path) -> dict[tuple[str, str], dict[str, str]]:
-    """grades.csv as {(student, assignment/notebook): row}."""
-    with (out / "grades.csv").open() as f:
-        return {(r["student_id"], f"{r['assignment']}/{r['notebook']}"): r for r in csv.DictReader(f)}
+def read_grades_csv(out: Path) -> dict[tuple[str, str], Row]:
+    """OUT/grades.csv as {(student, assignment/notebook): row}, read by results as any reader would."""
+    return {(r.student_id, f"{r.assignment}/{r.notebook}"): r for r in results.read_csv(out)}
 
 
 def free_port() -> int:

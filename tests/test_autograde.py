@@ -111,9 +111,9 @@ def test_every_student_gets_the_expected_row(graded):
     grades = read_grades_csv(out)
     assert sorted(s for s, _ in grades) == sorted(EXPECTED), "one row per student folder, debris ignored"
     assert {key for _, key in grades} == {NB.key}
-    got = {s: (r["status"], float(r["score"])) for (s, _), r in grades.items()}
+    got = {s: (r.status, r.score) for (s, _), r in grades.items()}
     assert got == {s: (status, float(score)) for s, (status, score) in EXPECTED.items()}
-    assert all(r["max_score"] == "16" for r in grades.values())
+    assert all(r.max_score == 16 for r in grades.values())
 
 
 def test_grades_csv_columns_and_order(graded):
@@ -128,7 +128,7 @@ def test_grades_csv_columns_and_order(graded):
 def test_details_say_what_happened(graded):
     _, out = graded
     grades = read_grades_csv(out)
-    detail = {s: r["detail"] for (s, _), r in grades.items()}
+    detail = {s: r.detail for (s, _), r in grades.items()}
     assert "'Packed Sequences (1).ipynb' taken as packed_sequences.ipynb" in detail["misnamed"]
     assert "packed_sequences.py" in detail["only_a_script"]
     assert "the kernel died while running cell" in detail["crash_mid_tests"]
@@ -169,7 +169,7 @@ def test_regrading_one_student_replaces_only_their_rows(graded, tmp_path):
     before = read_grades_csv(out2)
     autograde(subs2, out2, workers=1, timeout=15, student=["good"])
     after = read_grades_csv(out2)
-    assert float(after[("good", NB.key)]["score"]) < 16
+    assert after[("good", NB.key)].score < 16
     assert {k: v for k, v in after.items() if k[0] != "good"} == {k: v for k, v in before.items() if k[0] != "good"}
 
 

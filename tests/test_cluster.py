@@ -87,7 +87,7 @@ def small_class(subs: Path) -> None:
 
 def rows_max(tmp_path: Path) -> float:
     """Notebook 1's full marks, as grades.csv gives them."""
-    return float(next(iter(read_grades_csv(tmp_path / "out").values()))["max_score"])
+    return next(iter(read_grades_csv(tmp_path / "out").values())).max_score
 
 
 def page_text(out: Path, student: str) -> str:
@@ -128,7 +128,7 @@ def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path):
     out, err = grader.communicate(timeout=900)
     assert grader.returncode == 0, err[-3000:]
     grades = read_grades_csv(tmp_path / "out")
-    assert {s: (r["status"], r["score"]) for (s, _), r in grades.items()} == {s: ("graded", f"{rows_max(tmp_path):g}") for s in students}
+    assert {s: (r.status, r.score) for (s, _), r in grades.items()} == {s: ("graded", rows_max(tmp_path)) for s in students}
     cluster.wait_for(2)  # the nanny restarted it
 
 
@@ -179,7 +179,7 @@ def test_ctrl_c_leaves_every_row_whole_and_a_rerun_regrades(cluster, tmp_path):
     missing = sorted(set(students) - {p.parent.parent.name for p in written})
     autograde(tmp_path / "subs", tmp_path / "out", timeout=20, assignment=[NB.assignment], student=missing[:1],
               scheduler=cluster.address)
-    assert read_grades_csv(tmp_path / "out")[(missing[0], NB.key)]["status"] == "graded"
+    assert read_grades_csv(tmp_path / "out")[(missing[0], NB.key)].status == "graded"
 
 
 def test_the_readme_slurm_snippet_runs_on_a_local_cluster(tmp_path):

@@ -21,7 +21,7 @@ def test_bundled_submissions_are_up_to_date(tmp_path):
 def test_demo_grades(demo_run):
     grades = read_grades_csv(demo_run)
     course = layout.available()
-    got = {(s, key): (r["status"], float(r["score"]), float(r["max_score"])) for (s, key), r in grades.items()}
+    got = {(s, key): (r.status, r.score, r.max_score) for (s, key), r in grades.items()}
     for nb in course:
         status, score, best = got[("ada", nb.key)]
         assert status == "graded" and score == best > 0, ("ada", nb.key)
@@ -30,7 +30,7 @@ def test_demo_grades(demo_run):
     # ben's renamed `<notebook> (1).ipynb` for the last notebook is placed and graded
     status, score, best = got[("ben", course[-1].key)]
     assert status == "graded", "a browser-renamed notebook is placed and graded"
-    assert f"{course[-1].name} (1).ipynb" in grades[("ben", course[-1].key)]["detail"]
+    assert f"{course[-1].name} (1).ipynb" in grades[("ben", course[-1].key)].detail
     # cat's first three notebooks break in three ways; cat submitted nothing for the others
     cat = [got[("cat", nb.key)][0] for nb in course]
     assert cat == ["timeout", "kernel_died", "invalid_notebook"] + ["not_submitted"] * (len(course) - 3)

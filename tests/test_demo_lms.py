@@ -13,6 +13,7 @@ from grader.course import layout
 from grader.demo.round_trip import COLUMNS, DEMO_CANVAS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
 from grader.lms.collect import collect
 from grader.lms.roster import read_roster
+from grader.results import read_csv
 
 
 def test_bundled_canvas_exports_are_up_to_date():
@@ -55,9 +56,8 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     assert got["ben"].status == "graded" and got["ben"].score < got["ben"].max_score
     assert got["cat"].status == "invalid_notebook" and got["dan"].status == "not_submitted"
     assert got["cat"].score == 5 and "set to 5 by the instructor: resent the file" in got["cat"].detail
-    with (out / "grades.csv").open() as f:
-        grades = {r["student_id"]: r for r in csv.DictReader(f)}
-    assert grades["ada"]["late"] == "false" and grades["dan"]["late"] == ""
+    grades = {r.student_id: r for r in read_csv(out)}
+    assert grades["ada"].late == "false" and grades["dan"].late == ""
     with (out / "canvas_import.csv").open(newline="") as f:
         header, points, *students = list(csv.reader(f))
     assert header[:5] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]

@@ -20,22 +20,23 @@ from grader.lms.export import export
 from grader.lms.late import Lateness, parse_policy, penalise
 from grader.lms.roster import parse_roster
 from grader.lms.times import parse_time
+from grader import results
+from grader.lms.grades import class_grades
 from grader.overrides import Override, apply_overrides, parse_overrides, unmatched_overrides
 from grader.results import Row
 
 COLUMN = re.compile(r"^(.*)\s\((\d+)\)$")  # how Canvas recognises an assignment column
 GRADEBOOK = [("Lovelace, Ada", 101, "s001", "ada"), ("Babbage, Ben", 102, "s002", "ben"),
              ("Hopper, Cat", 103, "s003", "cat"), ("Dijkstra, Dan", 105, "s005", "dan")]
-FIELDS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "late", "submitted_at"]
 
 
-def grades_csv(out: Path, rows: list[list], columns: list[str] = FIELDS) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "grades.csv").open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows([[str(c) for c in r][: len(columns)] for r in rows])
-    return out / "grades.csv"
+def graded(out: Path, rows: list[list]) -> None:
+    """Save rows in OUT as autograde does, each given as [student, assignment, notebook, score, max_score,
+    status, detail, late, submitted_at] (the last three may be left off)."""
+    for student, assignment, notebook, score, max_score, status, *rest in rows:
+        detail, late, when = (list(rest) + ["", "", ""])[:3]
+        results.save(out, Row(student, assignment, notebook, float(score), float(max_score), status, detail,
+                              late=late, submitted_at=when))
 
 
 def read_back(path: Path) -> list[list[str]]:
@@ -47,7 +48,7 @@ def read_back(path: Path) -> list[list[str]]:
 @pytest.fixture
 def out(tmp_path):
     out = tmp_path / "out"
-    grades_csv(out, [
+    graded(out, [
         ["s001", "01_packed_sequences", "packed_sequences", 10, 10, "graded", "", "false", ""],
         ["s001", "02_seq2seq", "seq2seq", 17, 20, "graded", "", "false", "2025-03-07T10:00:00+00:00"],
         ["s001", "02_seq2seq", "seq2seq_extra", 3, 5, "graded", "", "false", "2025-03-07T10:00:00+00:00"],
@@ -218,10 +219,10 @@ def test_per_day_rule_needs_a_deadline(out, tmp_path):
         export(out, "nbgrader", tmp_path / "n.csv", policy=parse_policy("10%/day"))
 
 
-def test_grades_without_the_late_columns_use_the_manifest(tmp_path, gradebook):
-    """A grades.csv written before the late/submitted_at columns existed, with OUT's copy of the manifest."""
+def test_late_flags_and_times_come_from_out_s_copy_of_the_manifest(tmp_path, gradebook):
+    """Rows are saved as graded; what collect knew (late, submitted at) comes from the manifest autograde kept."""
     out = tmp_path / "out"
-    grades_csv(out, [["s002", "01_packed_sequences", "packed_sequences", 10, 10, "graded", ""]], FIELDS[:7])
+    graded(out, [["s002", "01_packed_sequences", "packed_sequences", 10, 10, "graded"]])
     manifest.save(out, {"version": 1, "roster": {"id_column": "SIS User ID", "students": []}, "assignments": {
         "01_packed_sequences": {"submissions": {"s002": {"late": True, "submitted_at": "", "notebooks": {}}},
                                 "unplaced": []}}})
@@ -229,6 +230,28 @@ def test_grades_without_the_late_columns_use_the_manifest(tmp_path, gradebook):
     by_id = {r[1]: r for r in read_back(tmp_path / "c.csv")[2:]}
     assert by_id["102"][5] == "5.00"
     assert result.columns == {"01_packed_sequences": "Packed sequences (4242)"}
+
+
+def test_an_override_counts_once_and_an_edit_after_grading_reaches_the_export(out, tmp_path):
+    """grades.csv and the export are built from the rows as graded: an override is applied to the graded score
+    once, and changing or removing it after grading is what the next export says."""
+    path = out / "overrides.csv"
+    path.write_text("student,assignment,notebook,score,reason\ns002,02_seq2seq,seq2seq,15,slow machine\n")
+    rows = class_grades(out, manifest.Collected()).rows
+    results.write_csv(out, rows)
+    (ben,) = [r for r in results.read_csv(out) if (r.student_id, r.notebook) == ("s002", "seq2seq")]
+    assert (ben.score, ben.detail) == (15.0, "score set to 15 by the instructor: slow machine; a cell ran past 60 s")
+
+    def exported() -> str:
+        export(out, "nbgrader", tmp_path / "n.csv")
+        return {(r["student_id"], r["assignment"]): r for r in csv.DictReader((tmp_path / "n.csv").open())}[
+            ("s002", "02_seq2seq")]["raw_score"]
+
+    assert exported() == "20", "15 + 5, not the override applied on top of grades.csv's overridden score"
+    path.write_text("student,assignment,notebook,score,reason\ns002,02_seq2seq,seq2seq,12,regraded\n")
+    assert exported() == "17"
+    path.unlink()
+    assert exported() == "5", "the graded 0 + 5 once the override is gone"
 
 
 def test_cli_export(out, gradebook, tmp_path, capsys):
@@ -241,12 +264,12 @@ def test_cli_export(out, gradebook, tmp_path, capsys):
                  "--map", "seq2seq"]) == 2
     assert "expected ASSIGNMENT=COLUMN" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nowhere"), "--format", "nbgrader", "--to", str(target)]) == 2
-    assert "run `python -m grader autograde" in capsys.readouterr().err
+    assert "no graded rows; run `python -m grader autograde" in capsys.readouterr().err
 
 
 # --- overrides and the late policy, as pure functions --------------------------------------------
 
-def test_apply_overrides_to_rows_and_dicts():
+def test_apply_overrides_to_rows():
     rows = [Row("s001", "02_seq2seq", "seq2seq", 3.0, 20.0, "graded", "slow"),
             Row("s002", "02_seq2seq", "seq2seq", 5.0, 20.0, "tampered", "")]
     overrides = parse_overrides("student,assignment,notebook,score,reason\ns001,02_seq2seq,,18,regraded by hand\n")
@@ -254,10 +277,6 @@ def test_apply_overrides_to_rows_and_dicts():
     assert changed[0].score == 18.0 and changed[0].status == "graded"
     assert changed[0].detail == "score set to 18 by the instructor: regraded by hand; slow"
     assert changed[1] == rows[1] and rows[0].score == 3.0, "pure: the input is untouched"
-    assert apply_overrides(changed, overrides) == changed, "applying twice changes nothing more"
-    as_dicts = apply_overrides([{"student_id": "s001", "assignment": "02_seq2seq", "notebook": "seq2seq",
-                                 "score": "3", "detail": ""}], overrides)
-    assert as_dicts[0]["score"] == "18"
     two = rows + [Row("s001", "02_seq2seq", "other", 1.0, 5.0, "graded")]
     assert unmatched_overrides(two, overrides) == [
         "overrides.csv: s001/02_seq2seq matches no graded row (name the notebook: the assignment has several, or none was graded)"]
@@ -306,16 +325,15 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
     assert students == ["s001", "s002", "s003", "s005"]
     nb = layout.SERIES[1]
     jobs, unplaced = submissions.locate(into, [nb], students)
-    rows = [{"student_id": j.student, "assignment": nb.assignment, "notebook": nb.name,
-             "score": "20" if j.path else "0", "max_score": "20", "status": "graded" if j.path else j.absent,
-             "detail": j.detail} for j in jobs]
-    rows = manifest.annotate(rows, collected)
-    assert [(r["student_id"], r["status"], r["late"]) for r in rows] == [
+    for j in jobs:
+        results.save(out, Row(j.student, nb.assignment, nb.name, 20.0 if j.path else 0.0, 20.0,
+                              "graded" if j.path else j.absent, j.detail))
+    manifest.copy_into(out, collected)
+    rows = class_grades(out, manifest.for_autograde(out)).rows
+    assert [(r.student_id, r.status, r.late) for r in rows] == [
         ("s001", "graded", "false"), ("s002", "graded", "true"), ("s003", "not_submitted", ""),
         ("s005", "not_submitted", "")]
-    assert "'Seq2Seq (2).ipynb' taken as seq2seq.ipynb" in rows[1]["detail"]
-    grades_csv(out, [[r[c] for c in FIELDS] for r in rows])
-    manifest.copy_into(out, collected)
+    assert "'Seq2Seq (2).ipynb' taken as seq2seq.ipynb" in rows[1].detail
     export(out, "canvas", tmp_path / "canvas.csv", gradebook, policy=parse_policy("zero"))
     by_id = {r[1]: r for r in read_back(tmp_path / "canvas.csv")[2:]}
     assert [by_id[i][5] for i in ("101", "102", "103", "105")] == ["20.00", "0.00", "0.00", "0.00"]

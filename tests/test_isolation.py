@@ -349,5 +349,5 @@ def test_a_killed_grading_process_costs_no_one_their_grade(tmp_path):
     assert killed is not None, "no grading process to kill"
     assert grader.returncode == 0, err[-2000:]
     grades = read_grades_csv(tmp_path / "out")
-    assert {s: (r["status"], r["score"]) for (s, _), r in grades.items()} == {s: ("graded", f"{FULL:g}") for s in
+    assert {s: (r.status, r.score) for (s, _), r in grades.items()} == {s: ("graded", float(FULL)) for s in
                                                                                ("s1", "s2", "s3", "s4")}

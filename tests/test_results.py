@@ -48,3 +48,10 @@ def test_unplaced_files_are_kept_per_student_and_cleared_when_gone(tmp_path):
     assert results.load_unplaced(tmp_path) == {"ann": ["x.py"]}
     results.save_unplaced(tmp_path, {}, ["ann"])
     assert results.load_unplaced(tmp_path) == {}
+
+
+def test_grades_csv_reads_back_as_the_rows_it_was_written_from(tmp_path):
+    written = [Row("ann", "01_a", "nb", 1.5, 2.0, "graded", 'taken as "nb", with a comma', late="true",
+                   submitted_at="2025-03-07T10:00:00+00:00"), Row("bob", "01_a", "nb", 0.0, 2.0, "not_submitted")]
+    results.write_csv(tmp_path, written)
+    assert results.read_csv(tmp_path) == written, "what grades.csv holds (cells and timings live in the JSON)"

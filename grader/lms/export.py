@@ -1,6 +1,8 @@
-"""`export`: OUT/grades.csv in an LMS's own import format, with the late policy and overrides applied.
+"""`export`: OUT's grades in an LMS's own import format, with the late policy applied.
 
-A student's score for an assignment is the sum over its notebooks (after OUT/overrides.csv). Formats:
+The grades are the class's rows as grades.csv holds them, built the same way from OUT's results
+(lms/grades.py: OUT/overrides.csv and the collect manifest applied once). A student's score for an
+assignment is the sum over its notebooks. Formats:
 - `canvas`: Canvas's gradebook import, built from the gradebook export given as the roster: its
   identity columns (`Student, ID, SIS User ID, SIS Login ID, Section`), one column per assignment with
   the title Canvas gave it (`<title> (<assignment id>)`: from `--map`, or the one column whose title
@@ -24,14 +26,15 @@ from datetime import datetime
 from pathlib import Path
 
 from grader.errors import LmsError
+from grader import results
 from grader.lms import manifest
+from grader.lms.grades import class_grades
 from grader.lms.late import Policy, lateness, penalise
 from grader.lms.roster import CANVAS_ASSIGNMENT, CANVAS_IDENTITY, POINTS_POSSIBLE, Roster, Student, read_roster
 from grader.lms.times import iso, parse_time
-from grader.overrides import apply_overrides, read_overrides, unmatched_overrides
+from grader.results import Row
 
 FORMATS = ("canvas", "moodle", "nbgrader")
-GRADE_COLUMNS = ("student_id", "assignment", "notebook", "score", "max_score", "status")
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                     "raw_score", "late_submission_penalty", "score", "max_score"]
 DETAIL_COLUMNS = ["student_id", "lms_id", "assignment", "column", "raw_score", "late", "submitted_at", "due",
@@ -75,17 +78,14 @@ class Exported:
     warnings: list[str] = field(default_factory=list)
 
 
-def read_grades_csv(out: Path) -> list[dict]:
-    """OUT/grades.csv as dicts; an error that says what to do when it is missing or not ours."""
-    path = out / "grades.csv"
-    if not path.is_file():
-        raise LmsError(f"{path}: no such file; run `python -m grader autograde SUBMISSIONS --out {out}` first")
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in GRADE_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise LmsError(f"{path}: not a grades.csv (missing {', '.join(missing)})")
-        return list(reader)
+def graded_rows(out: Path, collected: manifest.Collected) -> tuple[list[Row], list[str]]:
+    """The class's rows (as grades.csv holds them) and the overrides that name none; an error that says what
+    to do when OUT holds no graded rows."""
+    grades = class_grades(out, collected)
+    if not grades.rows:
+        raise LmsError(f"{results.results_dir(out)}: no graded rows; "
+                       f"run `python -m grader autograde SUBMISSIONS --out {out}` first")
+    return grades.rows, grades.unmatched
 
 
 def _float(text: str) -> float:
@@ -95,28 +95,25 @@ def _float(text: str) -> float:
         return 0.0
 
 
-def _flag(text: str | None) -> bool | None:
-    return {"true": True, "false": False}.get((text or "").strip().lower())
+def _flag(text: str) -> bool | None:
+    return {"true": True, "false": False}.get(text.strip().lower())
 
 
-def totals(rows: list[dict], collected: manifest.Collected | None = None) -> dict[tuple[str, str], Total]:
-    """{(student, assignment): Total}: scores summed over notebooks, late flag and time per assignment
-    (from grades.csv's own columns, else the manifest)."""
-    collected = collected or manifest.Collected()
+def totals(rows: list[Row]) -> dict[tuple[str, str], Total]:
+    """{(student, assignment): Total}: scores summed over notebooks, late flag and latest time per assignment."""
     found: dict[tuple[str, str], Total] = {}
     flags: dict[tuple[str, str], list[bool]] = {}
     for r in rows:
-        key = (r["student_id"], r["assignment"])
+        key = (r.student_id, r.assignment)
         t = found.setdefault(key, Total(*key))
-        t.raw += _float(r["score"])
-        t.max_score += _float(r["max_score"])
-        t.notebooks.append(f"{r['notebook']} {_float(r['score']):g}/{_float(r['max_score']):g} {r['status']}")
-        flag = _flag(r.get("late")) if r.get("late") else collected.late.get(key)
+        t.raw += r.score
+        t.max_score += r.max_score
+        t.notebooks.append(f"{r.notebook} {r.score:g}/{r.max_score:g} {r.status}")
+        flag = _flag(r.late)
         if flag is not None:
             flags.setdefault(key, []).append(flag)
-        when = r.get("submitted_at") or collected.submitted_at.get(key, "")
-        if when and (not t.submitted_at or parse_time(when) > parse_time(t.submitted_at)):
-            t.submitted_at = when
+        if r.submitted_at and (not t.submitted_at or parse_time(r.submitted_at) > parse_time(t.submitted_at)):
+            t.submitted_at = r.submitted_at
     for key, t in found.items():
         t.late_flag = any(flags[key]) if key in flags else None
         t.raw, t.max_score = round(t.raw, 2), round(t.max_score, 2)
@@ -290,25 +287,22 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
     if roster_path is None and fmt != "nbgrader":
         raise LmsError(f"--format {fmt} needs --roster: the {'gradebook export' if fmt == 'canvas' else 'grading worksheet'} "
                        f"downloaded from {fmt.capitalize()}")
-    data = manifest.load(out)
-    collected = manifest.from_data(data)
+    collected = manifest.from_data(manifest.load(out))
     roster = None
     if roster_path is not None:
-        remembered = ((data or {}).get("roster") or {}).get("id_column")
+        remembered = collected.id_column
         roster = read_roster(roster_path, id_column, tz)
         if not id_column and remembered and remembered in roster.columns and remembered != roster.id_column:
             roster = read_roster(roster_path, remembered, tz)  # the column collect used
         if fmt != "nbgrader" and roster.format != fmt:
             raise LmsError(f"{roster_path}: a {roster.format} roster; --format {fmt} needs "
                            f"{'the gradebook exported from Canvas' if fmt == 'canvas' else 'the grading worksheet downloaded from Moodle'}")
-    overrides = read_overrides(out)
-    rows = apply_overrides(read_grades_csv(out), overrides)
-    warnings = unmatched_overrides(rows, overrides)
-    graded = list(dict.fromkeys(r["assignment"] for r in rows))
+    rows, warnings = graded_rows(out, collected)
+    graded = list(dict.fromkeys(r.assignment for r in rows))
     if assignments:
         unknown = [a for a in assignments if a not in graded]
         if unknown:
-            raise LmsError(f"{out / 'grades.csv'}: no grades for {', '.join(unknown)} (graded: {', '.join(graded)})")
+            raise LmsError(f"{out}: no grades for {', '.join(unknown)} (graded: {', '.join(graded)})")
     if fmt == "moodle":
         if not assignments and len(graded) > 1:
             raise LmsError(f"--format moodle: a worksheet holds one assignment; choose it with --assignment "
@@ -318,11 +312,11 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
     if unknown_maps:
         raise LmsError(f"--map {', '.join(unknown_maps)}: no grades for that assignment (graded: {', '.join(graded)})")
     wanted = assignments or graded
-    rows = [r for r in rows if r["assignment"] in wanted]
+    rows = [r for r in rows if r.assignment in wanted]
     if policy is not None and policy.kind == "per_day" and due is None and not extensions and \
             not any(s.due for s in (roster.students if roster else ())):
         raise LmsError("--late-penalty per day needs --due (and submission times) to count the days")
-    found = totals(rows, collected)
+    found = totals(rows)
     apply_policy(found, policy, due, student_dues(roster, extensions or {}))
     result = Exported(Path(to), details_path(Path(to)), warnings=warnings)
     if fmt == "canvas":

@@ -22,6 +22,7 @@ Format (version 1):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Iterable
 
 from grader.errors import LmsError
-from grader.overrides import updated, value_of
+from grader.results import Row
 
 MANIFEST_NAME = "collect-manifest.json"
 VERSION = 1
@@ -145,26 +146,22 @@ def students_to_grade(found: list[str], collected: Collected, only: list[str] | 
     return [s for s in everyone if only is None or s in only]
 
 
-def annotate(rows: list, collected: Collected) -> list:
-    """`rows` with `late`, `submitted_at` and how collect placed each file (in the detail).
-
-    Rows may be results.Row objects (with `late` and `submitted_at` fields) or grades.csv dicts."""
+def annotate(rows: list[Row], collected: Collected) -> list[Row]:
+    """`rows` (as graded) with `late`, `submitted_at` and how collect placed each file (in the detail)."""
     if not collected.present:
         return list(rows)
     result = []
     for row in rows:
-        student, assignment, notebook = (value_of(row, k) for k in ("student_id", "assignment", "notebook"))
-        key = (student, assignment)
+        key = (row.student_id, row.assignment)
         flag = collected.late.get(key)
         changes = {"late": "" if flag is None else ("true" if flag else "false"),
                    "submitted_at": collected.submitted_at.get(key, "") or ""}
-        extra = collected.notes.get((student, assignment, notebook))
-        if not extra and value_of(row, "status") == "missing" and key in collected.submitted_unplaced:
+        extra = collected.notes.get((row.student_id, row.assignment, row.notebook))
+        if not extra and row.status == "missing" and key in collected.submitted_unplaced:
             extra = f"submitted instead: {collected.submitted_unplaced[key]}"
-        detail = str(value_of(row, "detail") or "")
-        if extra and extra not in detail:
-            changes["detail"] = "; ".join(filter(None, [extra, detail]))
-        result.append(updated(row, **changes))
+        if extra:
+            changes["detail"] = "; ".join(filter(None, [extra, row.detail]))
+        result.append(dataclasses.replace(row, **changes))
     return result
 
 

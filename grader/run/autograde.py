@@ -28,7 +28,7 @@ from grader.grading.task import Result, Settings, Submission, grade
 from grader.kernel import confine
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
-from grader.overrides import apply_overrides, read_overrides
+from grader.lms.grades import class_grades
 from grader.report import page as report_page
 from grader.report import sections
 from grader.results import Row
@@ -128,7 +128,7 @@ def write_class_outputs(out: Path, submissions: Path, collected, settings: Setti
     """grades.csv and report.html from every row saved in OUT (overrides and the collect manifest applied)."""
     from grader.report.similarity import of_submissions
 
-    rows = manifest.annotate(apply_overrides(results.load_all(out), read_overrides(out)), collected)
+    rows = class_grades(out, collected).rows
     manifest.copy_into(out, collected)
     results.write_csv(out, rows)
     report_page.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced),
