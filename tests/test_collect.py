@@ -72,7 +72,7 @@ def test_canvas_export_is_laid_out_with_roster_ids(tmp_path, canvas_zip, gradebo
     assert tag_of(into / "s002/02_seq2seq/seq2seq.ipynb") == "ben second", "the highest attachment id wins"
     assert tag_of(into / "s003/02_seq2seq/seq2seq.ipynb") == "cat"
     assert tag_of(into / "104/02_seq2seq/seq2seq.ipynb") == "zoë"
-    reasons = {(u.student, u.entry): u.reason for u in result.unplaced}
+    reasons = {(u.student, u.entry): u.why for u in result.unplaced}
     assert "another file for seq2seq.ipynb" in reasons[("s002", canvas("babbageben", 102, 5002, "seq2seq.ipynb", True))]
     assert reasons[("s003", canvas("hoppercat", 103, 5005, "helpers.py"))] == "not a notebook (.ipynb)"
     assert "whose is it" in reasons[("", "notes from the TA.txt")]
@@ -81,7 +81,7 @@ def test_canvas_export_is_laid_out_with_roster_ids(tmp_path, canvas_zip, gradebo
     assert result.not_submitted == ["s005"], "Canvas's Test Student is not a student"
     assert result.skipped == ["__MACOSX/._lovelaceada_101_5001_seq2seq.ipynb", ".DS_Store"]
     cat = next(p for p in result.placed if p.student == "s003")
-    assert "Seq2Seq (1).ipynb" in cat.how and "copy mark" in cat.how
+    assert "Seq2Seq (1).ipynb" in cat.why and "copy mark" in cat.why
 
 
 def test_canvas_manifest_holds_what_the_folder_cannot_say(tmp_path, canvas_zip, gradebook):
@@ -161,12 +161,12 @@ def test_moodle_folders_old_and_new(tmp_path, new):
                                  "s002/03_bilstm_tagger/bilstm_tagger.ipynb", "s006/03_bilstm_tagger/bilstm_tagger.ipynb"]
     assert (into / "s003" / TAGGER).is_dir(), "submitted something unusable: an empty folder, so `missing`, not `not_submitted`"
     assert tag_of(into / "s006/03_bilstm_tagger/bilstm_tagger.ipynb") == "çağrı"
-    assert "the only notebook left" in next(p.how for p in result.placed if p.student == "s006")
-    assert "another case" in next(p.how for p in result.placed if p.student == "s002")
+    assert "the only notebook left" in next(p.why for p in result.placed if p.student == "s006")
+    assert "another case" in next(p.why for p in result.placed if p.student == "s002")
     assert result.students["s002"]["late"] is True and result.students["s001"]["late"] is False
     assert result.students["s002"]["submitted_at"].startswith("2025-03-08T23:00:00")
     assert result.not_submitted == ["s005"]
-    assert [(u.student, u.reason) for u in result.unplaced] == [("s003", "a Moodle onlinetext submission, not a file")]
+    assert [(u.student, u.why) for u in result.unplaced] == [("s003", "a Moodle onlinetext submission, not a file")]
     assert result.skipped == [f"{moodle_folder('Ben Babbage', 202, new)}/.ipynb_checkpoints/BiLSTM_Tagger-checkpoint.ipynb"]
 
 

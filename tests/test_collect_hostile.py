@@ -56,7 +56,7 @@ def test_path_traversal_entries_are_refused_and_listed(tmp_path):
     before = every_file(tmp_path)
     result = collect(export, SEQ, into)
     assert [p.student for p in result.placed] == ["101"]
-    assert {u.entry: u.reason for u in result.unplaced} == {
+    assert {u.entry: u.why for u in result.unplaced} == {
         SLIPS[0]: "refused: path leaves the export (`..`)", SLIPS[1]: "refused: path leaves the export (`..`)",
         SLIPS[2]: "refused: absolute path", SLIPS[3]: "refused: path leaves the export (`..`)",
         SLIPS[4]: "refused: absolute path"}
@@ -79,7 +79,7 @@ def test_symlink_entries_are_refused(tmp_path):
     add_symlink(export, link, "/etc/passwd")
     into = tmp_path / "into"
     result = collect(export, SEQ, into)
-    assert [(u.entry, u.reason) for u in result.unplaced] == [(link, "refused: a symbolic link")]
+    assert [(u.entry, u.why) for u in result.unplaced] == [(link, "refused: a symbolic link")]
     assert every_file(into) == {"101", "101/02_seq2seq", "101/02_seq2seq/seq2seq.ipynb", "collect-manifest.json"}
     # control: the entry is stored as a link to /etc/passwd
     with zipfile.ZipFile(export) as z:
@@ -93,7 +93,7 @@ def test_oversized_entry_is_refused_by_its_header(tmp_path):
     limits = Limits(entry_bytes=2**20)
     result = collect(export, SEQ, tmp_path / "into", limits=limits)
     assert [u.entry for u in result.unplaced] == [bomb]
-    assert "over the 1,048,576-byte limit" in result.unplaced[0].reason
+    assert "over the 1,048,576-byte limit" in result.unplaced[0].why
     # control: a few kilobytes that expand past the limit
     with zipfile.ZipFile(export) as z:
         info = z.getinfo(bomb)
@@ -148,10 +148,10 @@ def test_total_size_and_entry_count_limits(tmp_path):
     files = {canvas(f"student{i}", 100 + i, 5000 + i, "seq2seq.ipynb"): notebook_bytes(str(i)) for i in range(5)}
     export = write_zip(tmp_path / "e.zip", files)
     with open_export(export, Limits(entries=3)) as opened:
-        assert len(opened.entries) == 3 and all("more than 3 files" in r.reason for r in opened.refused)
+        assert len(opened.entries) == 3 and all("more than 3 files" in r.why for r in opened.refused)
     size = len(notebook_bytes("0"))
     with open_export(export, Limits(total_bytes=2 * size + 1)) as opened:
-        assert len(opened.entries) == 2 and all("in all" in r.reason for r in opened.refused)
+        assert len(opened.entries) == 2 and all("in all" in r.why for r in opened.refused)
 
 
 def test_folder_export_symlinks_are_refused(tmp_path):
@@ -165,7 +165,7 @@ def test_folder_export_symlinks_are_refused(tmp_path):
     (export / "linked_dir").symlink_to(tmp_path)
     into = tmp_path / "into"
     result = collect(export, SEQ, into)
-    assert sorted((u.entry, u.reason) for u in result.unplaced) == [
+    assert sorted((u.entry, u.why) for u in result.unplaced) == [
         (link, "refused: a symbolic link"), ("linked_dir", "refused: a symbolic link")]
     assert tag_of(into / "101/02_seq2seq/seq2seq.ipynb") == "ada" and not (into / "102").exists()
     assert (export / link).resolve() == secret, "control: the link does lead out of the export"
@@ -178,7 +178,7 @@ def test_unsafe_student_ids_from_a_roster_never_become_paths(tmp_path):
     result = collect(export, SEQ, tmp_path / "w" / "into", roster)
     assert not result.placed
     assert every_file(tmp_path) == {"e.zip"}, "nothing placed: nothing written"
-    assert {u.reason for u in result.unplaced} == {"the student id '../../outside' cannot be a folder name",
+    assert {u.why for u in result.unplaced} == {"the student id '../../outside' cannot be a folder name",
                                                    "the student id '.hidden' cannot be a folder name"}
 
 

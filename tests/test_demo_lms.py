@@ -35,10 +35,10 @@ def test_demo_zips_collect_as_expected(tmp_path):
     assert [r.not_submitted for r in results.values()] == [["dan"]] * 3 + [["cat", "dan"]]
     assert results["02_seq2seq"].students["ben"]["late"] is True
     assert results["01_packed_sequences"].students["ben"]["late"] is False
-    assert [(u.student, u.reason) for u in results["01_packed_sequences"].unplaced] == [("cat", "not a notebook (.ipynb)")]
+    assert [(u.student, u.why) for u in results["01_packed_sequences"].unplaced] == [("cat", "not a notebook (.ipynb)")]
     last = layout.SERIES[-1]
     renamed = next(p for p in results[last.assignment].placed if p.student == "ben")
-    assert f"'{last.name} (1).ipynb' taken as {last.filename}" in renamed.how
+    assert f"'{last.name} (1).ipynb' taken as {last.filename}" in renamed.why
 
 
 @pytest.mark.slow

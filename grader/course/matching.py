@@ -15,7 +15,7 @@ Every other file is unplaced, with its reason.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
@@ -25,30 +25,30 @@ COPY_OF = re.compile(r"^copy\s+of\s+", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
-class Match:
-    """A file placed as a notebook; `how` is empty for an exact name, else a sentence for the row's detail."""
+class Filed:
+    """A submitted file and where it went: the notebook it was taken as (and how), or nowhere (and why).
 
-    notebook: str
-    file: str
-    how: str = ""
-    index: int = -1  # position of the file in what was given to place()
+    The one shape of that fact, from matching a name to a notebook through collect's plan, the manifest it
+    writes, an export's refused entries and autograde's renamed files."""
 
+    file: str  # the name it was submitted under (a path in the student's folder, a name inside an export)
+    notebook: str = ""  # the notebook it was taken as; '' when it went nowhere
+    why: str = ""  # how it was taken ('' for its exact name), or why it went nowhere
+    student: str = ""  # whose it is ('' when nobody can be told)
+    entry: str = ""  # where it lies in an LMS's export ('' when it came from none)
+    index: int = field(default=-1, compare=False)  # its position among the files it was sorted with
 
-@dataclass(frozen=True)
-class Unmatched:
-    """A file that is not placed, and why."""
-
-    file: str
-    reason: str
-    index: int = -1
+    @property
+    def placed(self) -> bool:
+        return bool(self.notebook)
 
 
 @dataclass(frozen=True)
 class Placement:
     """One student's files for one assignment, sorted into notebooks and the rest."""
 
-    matches: tuple[Match, ...]
-    unmatched: tuple[Unmatched, ...]
+    placed: tuple[Filed, ...]
+    unplaced: tuple[Filed, ...]
 
 
 def notebook_stem(filename: str) -> str | None:
@@ -95,18 +95,18 @@ def explain(filename: str, notebook: str) -> str:
     return f"{PurePosixPath(filename).name!r} taken as {notebook}.ipynb ({kind})"
 
 
-def default_newer(match: Match) -> tuple:
+def default_newer(filed: Filed) -> tuple:
     """Without times: the exactly named file, then the highest copy number, then the name."""
-    stem = notebook_stem(match.file) or match.file
-    return (match.how == "", copy_number(stem), match.file)
+    stem = notebook_stem(filed.file) or filed.file
+    return (filed.why == "", copy_number(stem), filed.file)
 
 
-def place(files: Sequence[str], notebooks: Sequence[str], newer: Callable[[Match], Any] | None = None,
+def place(files: Sequence[str], notebooks: Sequence[str], newer: Callable[[Filed], Any] | None = None,
           assignment: str = "", rule: str = "exact name first") -> Placement:
     """Place `files` (names as submitted; one name may come twice) on `notebooks` (released stems, e.g.
     `seq2seq`).
 
-    `newer(match)` orders the files that claim one notebook, the largest winning (`match.index` says
+    `newer(filed)` orders the files that claim one notebook, the largest winning (`filed.index` says
     which of `files` it is) and `rule` says in words how; `assignment` only names the assignment in
     reasons.
     """
@@ -116,46 +116,46 @@ def place(files: Sequence[str], notebooks: Sequence[str], newer: Callable[[Match
     by_canonical: dict[str, list[str]] = {}
     for nb in notebooks:
         by_canonical.setdefault(canonical(nb), []).append(nb)
-    claims: dict[str, list[Match]] = {nb: [] for nb in notebooks}
-    unmatched: list[Unmatched] = []
+    claims: dict[str, list[Filed]] = {nb: [] for nb in notebooks}
+    unplaced: list[Filed] = []
     leftovers: list[tuple[int, str]] = []
     for i, file in enumerate(files):
         stem, base = notebook_stem(file), PurePosixPath(file).name
         same = by_canonical.get(canonical(stem), []) if stem is not None else []
         if stem is None:
-            unmatched.append(Unmatched(file, "not a notebook (.ipynb)", i))
+            unplaced.append(Filed(file, why="not a notebook (.ipynb)", index=i))
         elif base in exact:
-            claims[exact[base]].append(Match(exact[base], file, "", i))
+            claims[exact[base]].append(Filed(file, exact[base], index=i))
         elif len(same) == 1:
-            claims[same[0]].append(Match(same[0], file, explain(file, same[0]), i))
+            claims[same[0]].append(Filed(file, same[0], explain(file, same[0]), index=i))
         elif same:
             names = ", ".join(f"{nb}.ipynb" for nb in same)
-            unmatched.append(Unmatched(file, f"could be any of {names}", i))
+            unplaced.append(Filed(file, why=f"could be any of {names}", index=i))
         else:
             leftovers.append((i, file))
     empty = [nb for nb in notebooks if not claims[nb]]
     if len(leftovers) == 1 and len(empty) == 1:
         (i, file), nb = leftovers[0], empty[0]
-        claims[nb].append(Match(nb, file, f"{PurePosixPath(file).name!r} taken as {nb}.ipynb (the only "
-                                          f"notebook left{where})", i))
+        claims[nb].append(Filed(file, nb, f"{PurePosixPath(file).name!r} taken as {nb}.ipynb (the only "
+                                          f"notebook left{where})", index=i))
     else:
         expected = ", ".join(f"{nb}.ipynb" for nb in notebooks)
-        unmatched += [Unmatched(f, f"matches no notebook{where} (expected {expected})", i) for i, f in leftovers]
-    matches = []
+        unplaced += [Filed(f, why=f"matches no notebook{where} (expected {expected})", index=i) for i, f in leftovers]
+    placed = []
     for nb in notebooks:
         if not claims[nb]:
             continue
         ranked = sorted(claims[nb], key=newer, reverse=True)
-        matches.append(ranked[0])
-        unmatched += [Unmatched(m.file, f"another file for {nb}.ipynb: "
-                                        f"{PurePosixPath(ranked[0].file).name!r} was taken ({rule})", m.index)
-                      for m in ranked[1:]]
-    return Placement(tuple(matches), tuple(sorted(unmatched, key=lambda u: u.index)))
+        placed.append(ranked[0])
+        unplaced += [Filed(m.file, why=f"another file for {nb}.ipynb: {PurePosixPath(ranked[0].file).name!r} was "
+                                       f"taken ({rule})", index=m.index) for m in ranked[1:]]
+    return Placement(tuple(placed), tuple(sorted(unplaced, key=lambda u: u.index)))
 
 
-def tolerant_matches(rels: Iterable[str], notebooks: Sequence) -> dict[str, tuple[str, str]]:
-    """For autograde reading SUBMISSIONS/<student> directly: {notebook key: (relative path, how)} for the
-    notebooks that have no exactly named file but a tolerantly matched one.
+def tolerant_matches(rels: Iterable[str], notebooks: Sequence) -> dict[str, Filed]:
+    """For autograde reading SUBMISSIONS/<student> directly: {notebook key: the file taken for it} for the
+    notebooks that have no exactly named file but a tolerantly matched one (`file` is its path in the
+    student's folder, `why` says how).
 
     `rels` are paths relative to the student's folder (`02_seq2seq/Seq2Seq (1).ipynb`); `notebooks` are
     layout.Notebook objects. Only files directly in an assignment's folder are considered.
@@ -169,7 +169,7 @@ def tolerant_matches(rels: Iterable[str], notebooks: Sequence) -> dict[str, tupl
     for assignment in dict.fromkeys(nb.assignment for nb in notebooks):
         names = [nb.name for nb in notebooks if nb.assignment == assignment]
         placement = place(sorted(by_assignment.get(assignment, [])), names, assignment=assignment)
-        for match in placement.matches:
-            if match.how:
-                found[f"{assignment}/{match.notebook}"] = (f"{assignment}/{match.file}", match.how)
+        for filed in placement.placed:
+            if filed.why:
+                found[f"{assignment}/{filed.notebook}"] = replace(filed, file=f"{assignment}/{filed.file}")
     return found

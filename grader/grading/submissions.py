@@ -69,7 +69,8 @@ def locate(submissions: Path, notebooks: list[Notebook], students: list[str]) ->
                 found.append(Found(student, notebook, rels[key]))
                 continue
             if notebook.key in renamed:
-                found.append(Found(student, notebook, rels[renamed[notebook.key][0]], detail=renamed[notebook.key][1]))
+                filed = renamed[notebook.key]
+                found.append(Found(student, notebook, rels[filed.file], detail=filed.why))
                 continue
             listed = sorted(r.split("/", 1)[1] for r in rels if r.startswith(notebook.assignment + "/"))
             if (folder / notebook.assignment).is_dir():
@@ -78,7 +79,7 @@ def locate(submissions: Path, notebooks: list[Notebook], students: list[str]) ->
                                    f"{student}/{notebook.assignment}: no notebook named {notebook.filename}{listing}"))
             else:
                 found.append(Found(student, notebook, None, "not_submitted", f"{student}: no folder {notebook.assignment}/"))
-        used = {rel for rel, _ in renamed.values()}
+        used = {filed.file for filed in renamed.values()}
         strays = [r for r in rels if r not in expected and r not in used and not r.startswith(others)]
         if strays:
             unplaced[student] = sorted(strays)

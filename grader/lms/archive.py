@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from grader.course.layout import IGNORED_NAMES
+from grader.course.matching import Filed
 from grader.errors import LmsError
 
 MAX_ENTRY_BYTES = 50 * 2**20  # the largest notebook autograde accepts
@@ -50,12 +51,9 @@ class Entry:
         return PurePosixPath(self.name).parts
 
 
-@dataclass(frozen=True)
-class Refused:
-    """An entry that was not read, and why."""
-
-    name: str
-    reason: str
+def refusal(name: str, reason: str) -> Filed:
+    """An entry that is not read, and why: it goes nowhere."""
+    return Filed(name, why=reason, entry=name)
 
 
 class TooLarge(ValueError):
@@ -90,7 +88,7 @@ class Export:
 
     source: Path
     entries: list[Entry] = field(default_factory=list)
-    refused: list[Refused] = field(default_factory=list)
+    refused: list[Filed] = field(default_factory=list)  # entries not read, each with its reason
     skipped: list[str] = field(default_factory=list)
     limits: Limits = field(default_factory=Limits)
     _zip: zipfile.ZipFile | None = None
@@ -126,7 +124,7 @@ class Export:
         cut = len(folder) + 1
         self.entries = [replace(e, name=e.name[cut:]) for e in self.entries if e.name.startswith(folder + "/")]
         self.skipped = [s[cut:] if s.startswith(folder + "/") else s for s in self.skipped]
-        self.refused = [Refused(r.name[cut:], r.reason) if r.name.startswith(folder + "/") else r for r in self.refused]
+        self.refused = [refusal(r.entry[cut:], r.why) if r.entry.startswith(folder + "/") else r for r in self.refused]
         if self._zip is None:
             self.source = self.source / folder
 
@@ -158,18 +156,18 @@ def _admit(export: Export, name: str, size: int, mtime: datetime | None, total: 
     limits = export.limits
     reason = unsafe(name)
     if reason:
-        export.refused.append(Refused(name, reason))
+        export.refused.append(refusal(name, reason))
         return False
     name = clean(name)
     if debris(name):
         export.skipped.append(name)
         return False
     if len(export.entries) >= limits.entries:
-        export.refused.append(Refused(name, f"the export holds more than {limits.entries:,} files"))
+        export.refused.append(refusal(name, f"the export holds more than {limits.entries:,} files"))
     elif size > limits.entry_bytes:
-        export.refused.append(Refused(name, f"{size:,} bytes is over the {limits.entry_bytes:,}-byte limit for one file"))
+        export.refused.append(refusal(name, f"{size:,} bytes is over the {limits.entry_bytes:,}-byte limit for one file"))
     elif total[0] + size > limits.total_bytes:
-        export.refused.append(Refused(name, f"the export is over {limits.total_bytes:,} bytes in all"))
+        export.refused.append(refusal(name, f"the export is over {limits.total_bytes:,} bytes in all"))
     else:
         total[0] += size
         export.entries.append(Entry(name, size, mtime, len(export.entries)))
@@ -191,14 +189,14 @@ def _open_zip(source: Path, limits: Limits) -> Export:
         if info.is_dir():
             reason = unsafe(info.filename)
             if reason:
-                export.refused.append(Refused(info.filename, reason))
+                export.refused.append(refusal(info.filename, reason))
             continue
         if stat.S_ISLNK(mode):
-            export.refused.append(Refused(info.filename, "a symbolic link"))
+            export.refused.append(refusal(info.filename, "a symbolic link"))
         elif mode and stat.S_IFMT(mode) and not stat.S_ISREG(mode):
-            export.refused.append(Refused(info.filename, "not a regular file"))
+            export.refused.append(refusal(info.filename, "not a regular file"))
         elif info.flag_bits & 0x1:
-            export.refused.append(Refused(info.filename, "encrypted"))
+            export.refused.append(refusal(info.filename, "encrypted"))
         elif _admit(export, info.filename, info.file_size, _zip_time(info), total):
             export._infos[export.entries[-1].index] = info
     return export
@@ -222,14 +220,14 @@ def _open_folder(source: Path, limits: Limits) -> Export:
         for item in items:
             rel = Path(item.path).relative_to(source).as_posix()
             if item.is_symlink():
-                export.refused.append(Refused(rel, "a symbolic link"))
+                export.refused.append(refusal(rel, "a symbolic link"))
             elif item.is_dir(follow_symlinks=False):
                 if debris(rel):
                     export.skipped.append(rel)
                 else:
                     stack.append(Path(item.path))
             elif not item.is_file(follow_symlinks=False):
-                export.refused.append(Refused(rel, "not a regular file"))
+                export.refused.append(refusal(rel, "not a regular file"))
             else:
                 info = item.stat(follow_symlinks=False)
                 _admit(export, rel, info.st_size, datetime.fromtimestamp(info.st_mtime).astimezone(), total)

@@ -10,39 +10,20 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
 from grader.course import layout
-from grader.course.matching import place
+from grader.course.matching import Filed, place
 from grader.errors import LmsError
 from grader.lms import archive, formats, manifest
-from grader.lms.archive import Export, Limits, Refused
-from grader.lms.formats import Submitted, Unrecognized
+from grader.lms.archive import Export, Limits
+from grader.lms.formats import Submitted
 from grader.lms.roster import Roster, Student
 from grader.lms.times import iso, parse_time
 
 MOODLE_LATE_WORDS = ("late",)  # Moodle's worksheet Status: "Submitted for grading - ... submitted 2 days late"
-
-
-@dataclass(frozen=True)
-class Placed:
-    """A file that goes to SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb."""
-
-    student: str
-    notebook: str
-    submitted: Submitted
-    how: str = ""
-
-
-@dataclass(frozen=True)
-class Unplaced:
-    """An entry that is not laid out, and why (`student` is '' when nobody can be told)."""
-
-    student: str
-    entry: str
-    reason: str
 
 
 @dataclass
@@ -51,25 +32,30 @@ class Plan:
 
     assignment: str
     lms: str
-    placed: list[Placed] = field(default_factory=list)
-    unplaced: list[Unplaced] = field(default_factory=list)
+    placed: list[Filed] = field(default_factory=list)  # `index`: which of `submitted` it is
+    unplaced: list[Filed] = field(default_factory=list)
     students: dict = field(default_factory=dict)  # student -> {lms_id, name, on_roster, late, submitted_at}
     not_submitted: list[str] = field(default_factory=list)
     not_on_roster: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     other_assignments: int = 0
+    submitted: list[Submitted] = field(default_factory=list)  # what the export said, as plan() was given it
+
+    def source(self, placed: Filed) -> Submitted:
+        """The export's entry behind a placed file."""
+        return self.submitted[placed.index]
 
     def section(self, export: str) -> dict:
         """This plan as the manifest's section for its assignment."""
         subs = {}
         for student, info in self.students.items():
             subs[student] = {**info, "notebooks": {
-                p.notebook: {"entry": p.submitted.entry.name, "file": p.submitted.file, "how": p.how}
+                p.notebook: {"entry": p.entry, "file": p.file, "how": p.why}
                 for p in self.placed if p.student == student}}
         return {"lms": self.lms, "export": export,
                 "collected_at": iso(datetime.now(timezone.utc).astimezone()),
                 "submissions": subs, "not_submitted": self.not_submitted, "not_on_roster": self.not_on_roster,
-                "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.reason} for u in self.unplaced],
+                "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.why} for u in self.unplaced],
                 "skipped": len(self.skipped)}
 
 
@@ -95,43 +81,48 @@ def moodle_times(student: Student | None, tz=None) -> tuple[bool | None, str]:
     return late, iso(when)
 
 
-def plan(submitted: list[Submitted], unrecognized: list[Unrecognized], refused: list[Refused],
-         assignment: str, notebooks: list[str], lms_name: str, roster: Roster | None = None,
-         due: datetime | None = None, extensions: dict | None = None, tz=None) -> Plan:
+def nowhere(student: str, entry: str, why: str) -> Filed:
+    """An entry of the export that is not laid out, and why (`student` is '' when nobody can be told)."""
+    return Filed(entry, why=why, student=student, entry=entry)
+
+
+def plan(submitted: list[Submitted], refused: list[Filed], assignment: str, notebooks: list[str], lms_name: str,
+         roster: Roster | None = None, due: datetime | None = None, extensions: dict | None = None, tz=None) -> Plan:
     """Decide where every entry goes. Pure: names in, a plan out.
 
     Students are the roster's when their LMS id is on it (else their LMS id, and listed); the newest of
     several files for one notebook wins; with `due` (moved per student by the roster's or `extensions`'
     dates), a submission time decides lateness."""
     extensions = extensions or {}
-    result = Plan(assignment, lms_name)
+    result = Plan(assignment, lms_name, submitted=list(submitted))
     by_lms = roster.by_lms_id() if roster else {}
-    groups: dict[str, list[Submitted]] = {}
-    for sub in submitted:
-        groups.setdefault(sub.lms_id, []).append(sub)
-    for r in refused:
-        result.unplaced.append(Unplaced("", r.name, f"refused: {r.reason}"))
+    groups: dict[str, list[int]] = {}  # LMS id -> positions in `submitted` of its usable files
+    result.unplaced += [replace(r, why=f"refused: {r.why}") for r in refused]
     known = {}
-    for u in unrecognized:
-        student = (by_lms[u.lms_id].student_id if u.lms_id in by_lms else u.lms_id) if u.lms_id else ""
-        result.unplaced.append(Unplaced(student, u.entry, u.reason))
+    for i, sub in enumerate(submitted):
+        if not sub.unusable:
+            groups.setdefault(sub.lms_id, []).append(i)
+            continue
+        student = (by_lms[sub.lms_id].student_id if sub.lms_id in by_lms else sub.lms_id) if sub.lms_id else ""
+        result.unplaced.append(nowhere(student, sub.entry.name, sub.unusable))
         if student:
-            known[student] = u
-    for lms_id, subs in sorted(groups.items()):
+            known[student] = sub
+    for lms_id, positions in sorted(groups.items()):
+        subs = [submitted[i] for i in positions]
         entry = by_lms.get(lms_id)
         student = entry.student_id if entry else lms_id
         unsafe = safe_folder_name(student)
         if unsafe:
-            result.unplaced += [Unplaced("", s.entry.name, unsafe) for s in subs]
+            result.unplaced += [nowhere("", s.entry.name, unsafe) for s in subs]
             continue
-        placement = place([s.file for s in subs], notebooks, lambda m: (subs[m.index].newness, m.how == "", m.index),
+        placement = place([s.file for s in subs], notebooks, lambda f: (subs[f.index].newness, f.why == "", f.index),
                           assignment, "the newest")
-        for m in placement.matches:
-            result.placed.append(Placed(student, m.notebook, subs[m.index], m.how))
-        result.unplaced += [Unplaced(student, subs[u.index].entry.name, u.reason) for u in placement.unmatched]
-        flags = [subs[m.index].late for m in placement.matches] or [s.late for s in subs]
+        for f in placement.placed:
+            result.placed.append(replace(f, student=student, entry=subs[f.index].entry.name, index=positions[f.index]))
+        result.unplaced += [nowhere(student, subs[u.index].entry.name, u.why) for u in placement.unplaced]
+        flags = [subs[f.index].late for f in placement.placed] or [s.late for s in subs]
         late = True if any(flags) else (False if any(f is False for f in flags) else None)
-        times = [t for t in (subs[m.index].submitted_at for m in placement.matches) if t] or \
+        times = [t for t in (subs[f.index].submitted_at for f in placement.placed) if t] or \
                 [s.submitted_at for s in subs if s.submitted_at]
         when = max(times, key=lambda t: parse_time(t)) if times else ""
         if lms_name == "moodle" and entry is not None:
@@ -179,18 +170,18 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
                            f"folders or nbgrader timestamp.txt found); name it with --lms canvas|moodle|nbgrader")
         others = 0
         if kind == "canvas":
-            submitted, unrecognized = formats.canvas(export.entries)
+            submitted = formats.canvas(export.entries)
         elif kind == "moodle":
-            submitted, unrecognized = formats.moodle(export.entries)
+            submitted = formats.moodle(export.entries)
         elif kind == "nbgrader":
-            submitted, unrecognized, others = formats.nbgrader(export.entries, assignment,
-                                                           lambda e: export.read(e, 4096).decode("utf-8", "replace"))
+            submitted, others = formats.nbgrader(export.entries, assignment,
+                                                 lambda e: export.read(e, 4096).decode("utf-8", "replace"))
         else:
             raise LmsError(f"--lms {kind}: expected one of {', '.join(formats.LMS_NAMES)}")
         previous = manifest.load(into) if into.is_dir() else None
         if roster is None and previous and previous.get("roster"):
             roster = roster_from_manifest(previous["roster"])
-        result = plan(submitted, unrecognized, export.refused, assignment, notebooks, kind, roster, due, extensions, tz)
+        result = plan(submitted, export.refused, assignment, notebooks, kind, roster, due, extensions, tz)
         result.skipped, result.other_assignments = list(export.skipped), others
         verify(export, result)
         if not result.placed:
@@ -262,9 +253,9 @@ def verify(export: Export, result: Plan) -> None:
     kept = []
     for p in result.placed:
         try:
-            export.read(p.submitted.entry)
+            export.read(result.source(p).entry)
         except READ_ERRORS as exc:
-            result.unplaced.append(Unplaced(p.student, p.submitted.entry.name, _unreadable(exc)))
+            result.unplaced.append(nowhere(p.student, p.entry, _unreadable(exc)))
         else:
             kept.append(p)
     result.placed = kept
@@ -277,9 +268,9 @@ def write(export: Export, into: Path, assignment: str, result: Plan) -> None:
     for p in result.placed:
         folder = into / p.student / assignment
         try:
-            data = export.read(p.submitted.entry)
+            data = export.read(result.source(p).entry)
         except READ_ERRORS as exc:  # changed since verify()
-            result.unplaced.append(Unplaced(p.student, p.submitted.entry.name, _unreadable(exc)))
+            result.unplaced.append(nowhere(p.student, p.entry, _unreadable(exc)))
             continue
         _write_file(into, folder, folder / f"{p.notebook}.ipynb", data)
         kept.append(p)

@@ -27,8 +27,8 @@ def print_plan(result, into: Path, export: Path, stream=None) -> None:
     for p in sorted(result.placed, key=lambda p: (p.student, p.notebook)):
         info = result.students.get(p.student, {})
         flags = ["late" if info.get("late") else "", f"submitted {info['submitted_at']}" if info.get("submitted_at") else ""]
-        extra = "; ".join(filter(None, [p.how] + flags))
-        say(f"  {p.student}/{result.assignment}/{p.notebook}.ipynb  <- {p.submitted.entry.name}" + (f"  ({extra})" if extra else ""))
+        extra = "; ".join(filter(None, [p.why] + flags))
+        say(f"  {p.student}/{result.assignment}/{p.notebook}.ipynb  <- {p.entry}" + (f"  ({extra})" if extra else ""))
     if result.not_on_roster:
         say("not on the roster (placed under their LMS id): " +
             ", ".join(f"{s} ({result.students[s]['name']})" if result.students[s].get("name") else s
@@ -42,7 +42,7 @@ def print_plan(result, into: Path, export: Path, stream=None) -> None:
     if result.unplaced:
         say(f"not placed ({len(result.unplaced)}):")
         for u in result.unplaced:
-            say(f"  {u.student or '-'}: {u.entry}: {u.reason}")
+            say(f"  {u.student or '-'}: {u.entry}: {u.why}")
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

@@ -32,25 +32,22 @@ TIMESTAMP = "timestamp.txt"
 
 @dataclass(frozen=True)
 class Submitted:
-    """One file a student submitted, as the export identifies it."""
+    """One entry of the export as its LMS identifies it: whose file it is and when it came, or why it cannot
+    be used (then `lms_id` is '' when it belongs to nobody known)."""
 
     lms_id: str  # Canvas user id or `anon_<id>`, Moodle participant id, nbgrader student id
     name: str  # the student's name as the LMS wrote it ('' when anonymous)
-    file: str  # the file name the student uploaded (LMS renames included)
+    file: str  # the file name the student uploaded (LMS renames included); the entry's name when unusable
     entry: Entry
     late: bool | None = None  # None: the export does not say
     submitted_at: str = ""  # ISO 8601, '' when the export does not say
     newness: tuple = ()  # larger is newer: Canvas's attachment id, else the time
+    unusable: str = ""  # why this entry cannot be graded ('' when it can)
 
 
-@dataclass(frozen=True)
-class Unrecognized:
-    """An entry that belongs to no student; `lms_id` is set when the student is known but the file is not."""
-
-    entry: str
-    reason: str
-    lms_id: str = ""
-    name: str = ""
+def unusable(entry: Entry, reason: str, lms_id: str = "", name: str = "") -> Submitted:
+    """An entry that is not a student's notebook file, and why."""
+    return Submitted(lms_id, name, entry.name, entry, unusable=reason)
 
 
 def detect(entries: Iterable[Entry]) -> str | None:
@@ -65,12 +62,12 @@ def detect(entries: Iterable[Entry]) -> str | None:
     return None
 
 
-def canvas(entries: Iterable[Entry]) -> tuple[list[Submitted], list[Unrecognized]]:
+def canvas(entries: Iterable[Entry]) -> list[Submitted]:
     """Canvas's flat files; the attachment id orders one student's files, `LATE_` flags lateness."""
-    found, rest = [], []
+    found = []
     for e in entries:
         if len(e.parts) != 1:
-            rest.append(Unrecognized(e.name, "in a folder: Canvas's export is flat files"))
+            found.append(unusable(e, "in a folder: Canvas's export is flat files"))
             continue
         anon = CANVAS_ANON.match(e.name)
         named = None if anon else CANVAS.match(e.name)
@@ -82,49 +79,49 @@ def canvas(entries: Iterable[Entry]) -> tuple[list[Submitted], list[Unrecognized
             found.append(Submitted(named["uid"], named["who"], named["file"], e, bool(named["late"]),
                                    newness=(int(named["att"]),)))
         elif text:
-            rest.append(Unrecognized(e.name, f"a {'text entry' if text['kind'] == 'text' else 'URL'}, not a file",
-                                     text["uid"], text["who"]))
+            found.append(unusable(e, f"a {'text entry' if text['kind'] == 'text' else 'URL'}, not a file",
+                                  text["uid"], text["who"]))
         else:
-            rest.append(Unrecognized(e.name, "not named as Canvas names a submission "
-                                             "(<lastfirst>_<user id>_<attachment id>_<file>): whose is it?"))
-    return found, rest
+            found.append(unusable(e, "not named as Canvas names a submission "
+                                     "(<lastfirst>_<user id>_<attachment id>_<file>): whose is it?"))
+    return found
 
 
-def moodle(entries: Iterable[Entry]) -> tuple[list[Submitted], list[Unrecognized]]:
+def moodle(entries: Iterable[Entry]) -> list[Submitted]:
     """Moodle's per-student folders (old and new names) or flat files; the file's time orders them."""
-    found, rest = [], []
+    found = []
     for e in entries:
         top = e.parts[0]
         folder = MOODLE_FOLDER.match(top) if len(e.parts) > 1 else None
         flat = MOODLE_FLAT.match(top) if len(e.parts) == 1 else None
         hit = folder or flat
         if not hit:
-            rest.append(Unrecognized(e.name, "not named as Moodle names a submission "
-                                             "(<Full Name>_<participant id>_assignsubmission_file_): whose is it?"))
+            found.append(unusable(e, "not named as Moodle names a submission "
+                                     "(<Full Name>_<participant id>_assignsubmission_file_): whose is it?"))
             continue
         who = "" if hit["who"] == MOODLE_BLIND else hit["who"]
         if hit["plugin"] != "file":
-            rest.append(Unrecognized(e.name, f"a Moodle {hit['plugin']} submission, not a file", hit["pid"], who))
+            found.append(unusable(e, f"a Moodle {hit['plugin']} submission, not a file", hit["pid"], who))
             continue
         file = "/".join(e.parts[1:]) if folder else flat["file"]
         when = iso(e.mtime)
         found.append(Submitted(hit["pid"], who, file, e, None, when, (when, e.name)))
-    return found, rest
+    return found
 
 
 def nbgrader(entries: Iterable[Entry], assignment: str,
-             read_text: Callable[[Entry], str]) -> tuple[list[Submitted], list[Unrecognized], int]:
+             read_text: Callable[[Entry], str]) -> tuple[list[Submitted], int]:
     """nbgrader's `submitted/<student>/<assignment>/`; timestamp.txt gives the time. Also the number of
     entries that belong to other assignments (left alone)."""
     times: dict[str, str] = {}  # student -> when timestamp.txt says they submitted
     placed: list[tuple[Entry, str, str]] = []
-    found, rest, others = [], [], 0
+    found, others = [], 0
     for e in entries:
         parts = e.parts
         if "submitted" in parts[:-1]:
             parts = parts[len(parts) - 1 - parts[::-1].index("submitted") + 1:]
         if len(parts) < 3:
-            rest.append(Unrecognized(e.name, "not in nbgrader's submitted/<student>/<assignment>/ layout"))
+            found.append(unusable(e, "not in nbgrader's submitted/<student>/<assignment>/ layout"))
             continue
         student, folder, name = parts[0], parts[1], "/".join(parts[2:])
         if folder != assignment:
@@ -133,10 +130,10 @@ def nbgrader(entries: Iterable[Entry], assignment: str,
             try:
                 times[student] = iso(parse_time(read_text(e)))
             except ValueError as exc:
-                rest.append(Unrecognized(e.name, f"unreadable timestamp: {exc}", student))
+                found.append(unusable(e, f"unreadable timestamp: {exc}", student))
         else:
             placed.append((e, student, name))
     for e, student, name in placed:
         when = times.get(student, "")
         found.append(Submitted(student, "", name, e, None, when, (when, e.name)))
-    return found, rest, others
+    return found, others
