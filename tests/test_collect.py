@@ -77,7 +77,7 @@ def test_canvas_export_is_laid_out_with_roster_ids(tmp_path, canvas_zip, gradebo
     assert reasons[("s003", canvas("hoppercat", 103, 5005, "helpers.py"))] == "not a notebook (.ipynb)"
     assert "whose is it" in reasons[("", "notes from the TA.txt")]
     assert len(reasons) == 3, reasons
-    assert result.not_on_roster == ["104"] and result.students["104"]["name"] == "müllerzoë"
+    assert result.not_on_roster == ["104"] and result.students["104"].name == "müllerzoë"
     assert result.not_submitted == ["s005"], "Canvas's Test Student is not a student"
     assert result.skipped == ["__MACOSX/._lovelaceada_101_5001_seq2seq.ipynb", ".DS_Store"]
     cat = next(p for p in result.placed if p.student == "s003")
@@ -104,7 +104,7 @@ def test_canvas_manifest_holds_what_the_folder_cannot_say(tmp_path, canvas_zip, 
         canvas("babbageben", 102, 5002, "seq2seq.ipynb", True), canvas("hoppercat", 103, 5005, "helpers.py"),
         "notes from the TA.txt"}
 
-    collected = manifest.for_autograde(into)
+    collected = manifest.read(into)
     assert set(collected.roster_students) == {"s001", "s002", "s003", "s005"}
     assert manifest.students_to_grade(["104", "s001", "s002", "s003"], collected) == ["104", "s001", "s002", "s003", "s005"]
     assert collected.late[("s002", SEQ)] is True
@@ -128,7 +128,7 @@ def test_anonymous_canvas(tmp_path, gradebook):
     result = collect(export, PACKED, into, parse_roster(gradebook.read_text()))
     assert tag_of(into / "anon_Xy7Qz/01_packed_sequences/packed_sequences.ipynb") == "first"
     assert tag_of(into / "anon_Q2wEr/01_packed_sequences/packed_sequences.ipynb") == "second, newest"
-    assert result.students["anon_Q2wEr"]["late"] is True and result.students["anon_Q2wEr"]["name"] == ""
+    assert result.students["anon_Q2wEr"].late is True and result.students["anon_Q2wEr"].name == ""
     assert result.not_on_roster == ["anon_Q2wEr", "anon_Xy7Qz"], "anonymous ids are never on a gradebook: listed"
     assert len(result.not_submitted) == 4
 
@@ -163,8 +163,8 @@ def test_moodle_folders_old_and_new(tmp_path, new):
     assert tag_of(into / "s006/03_bilstm_tagger/bilstm_tagger.ipynb") == "çağrı"
     assert "the only notebook left" in next(p.why for p in result.placed if p.student == "s006")
     assert "another case" in next(p.why for p in result.placed if p.student == "s002")
-    assert result.students["s002"]["late"] is True and result.students["s001"]["late"] is False
-    assert result.students["s002"]["submitted_at"].startswith("2025-03-08T23:00:00")
+    assert result.students["s002"].late is True and result.students["s001"].late is False
+    assert result.students["s002"].submitted_at.startswith("2025-03-08T23:00:00")
     assert result.not_submitted == ["s005"]
     assert [(u.student, u.why) for u in result.unplaced] == [("s003", "a Moodle onlinetext submission, not a file")]
     assert result.skipped == [f"{moodle_folder('Ben Babbage', 202, new)}/.ipynb_checkpoints/BiLSTM_Tagger-checkpoint.ipynb"]
@@ -179,7 +179,7 @@ def test_moodle_flat_files_and_blind_marking(tmp_path):
     into = tmp_path / "submissions"
     result = collect(export, SEQ, into)
     assert tag_of(into / "301/02_seq2seq/seq2seq.ipynb") == "second upload", "the newer file wins"
-    assert result.students["301"]["name"] == "" and result.students["301"]["submitted_at"].startswith("2025-03-07T13:00")
+    assert result.students["301"].name == "" and result.students["301"].submitted_at.startswith("2025-03-07T13:00")
     assert [u.entry for u in result.unplaced] == ["Participant_301_assignsubmission_file_seq2seq.ipynb"]
 
 
@@ -207,9 +207,8 @@ def test_nbgrader_exchange_folder_with_due(tmp_path):
     into = tmp_path / "submissions"
     result = collect(course, SEQ, into, due=parse_time("2025-03-08T23:59:00+00:00"))
     assert files_under(into) == ["ada/02_seq2seq/seq2seq.ipynb", "ben/02_seq2seq/seq2seq.ipynb", "collect-manifest.json"]
-    assert result.students["ada"] == {"lms_id": "ada", "name": "", "on_roster": None, "late": False,
-                                      "submitted_at": "2025-03-07T10:15:00+00:00"}
-    assert result.students["ben"]["late"] is True
+    assert result.students["ada"] == manifest.Submitter("ada", "", None, False, "2025-03-07T10:15:00+00:00")
+    assert result.students["ben"].late is True
     assert result.other_assignments == 2
     assert [u.entry for u in result.unplaced] == ["gradebook.db"]
 
@@ -223,7 +222,7 @@ def test_nbgrader_with_plain_roster_and_extension(tmp_path):
     into = tmp_path / "submissions"
     result = collect(course / "submitted", SEQ, into, roster, due=parse_time("2025-03-08T23:59:00+00:00"))
     assert sorted(result.students) == ["S-1", "S-2"]
-    assert result.students["S-2"]["late"] is False, "ben's extension moves his deadline"
+    assert result.students["S-2"].late is False, "ben's extension moves his deadline"
     assert result.not_submitted == ["S-3"]
 
 
@@ -232,14 +231,14 @@ def test_second_collect_reuses_the_roster_and_replaces_its_own_folders(tmp_path,
     collect(canvas_zip, SEQ, into, parse_roster(gradebook.read_text()))
     second = write_zip(tmp_path / "packed.zip", {canvas("lovelaceada", 101, 6001, "packed_sequences.ipynb"): notebook_bytes("p")})
     result = collect(second, PACKED, into)
-    assert result.students["s001"]["on_roster"] is True, "the roster recorded by the first collect is used"
+    assert result.students["s001"].on_roster is True, "the roster recorded by the first collect is used"
     again = write_zip(tmp_path / "seq-again.zip", {canvas("lovelaceada", 101, 5009, "seq2seq.ipynb"): notebook_bytes("ada again")})
     collect(again, SEQ, into)
     assert tag_of(into / "s001/02_seq2seq/seq2seq.ipynb") == "ada again"
     assert not (into / "s002" / SEQ).exists(), "what an earlier collect of the assignment wrote is replaced"
-    data = manifest.load(into)
-    assert set(data["assignments"]) == {SEQ, PACKED}
-    assert set(data["assignments"][SEQ]["submissions"]) == {"s001"}
+    kept = manifest.load(into)
+    assert set(kept.assignments) == {SEQ, PACKED}
+    assert set(kept.assignments[SEQ].submissions) == {"s001"}
 
 
 def test_hand_laid_folders_are_never_overwritten(tmp_path, canvas_zip):

@@ -33,8 +33,8 @@ def test_demo_zips_collect_as_expected(tmp_path):
     submitted = {"ada": layout.SERIES, "ben": layout.SERIES, "cat": layout.SERIES[:3]}  # cat skipped the last
     assert placed == sorted(f"{s}/{nb.assignment}/{nb.name}" for s, nbs in submitted.items() for nb in nbs)
     assert [r.not_submitted for r in results.values()] == [["dan"]] * 3 + [["cat", "dan"]]
-    assert results["02_seq2seq"].students["ben"]["late"] is True
-    assert results["01_packed_sequences"].students["ben"]["late"] is False
+    assert results["02_seq2seq"].students["ben"].late is True
+    assert results["01_packed_sequences"].students["ben"].late is False
     assert [(u.student, u.why) for u in results["01_packed_sequences"].unplaced] == [("cat", "not a notebook (.ipynb)")]
     last = layout.SERIES[-1]
     renamed = next(p for p in results[last.assignment].placed if p.student == "ben")

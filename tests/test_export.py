@@ -18,7 +18,7 @@ from grader.lms import manifest
 from grader.lms.collect import collect
 from grader.lms.export import export
 from grader.lms.late import Lateness, parse_policy, penalise
-from grader.lms.roster import parse_roster
+from grader.lms.roster import Roster, parse_roster
 from grader.lms.times import parse_time
 from grader import results
 from grader.lms.grades import class_grades
@@ -223,9 +223,8 @@ def test_late_flags_and_times_come_from_out_s_copy_of_the_manifest(tmp_path, gra
     """Rows are saved as graded; what collect knew (late, submitted at) comes from the manifest autograde kept."""
     out = tmp_path / "out"
     graded(out, [["s002", "01_packed_sequences", "packed_sequences", 10, 10, "graded"]])
-    manifest.save(out, {"version": 1, "roster": {"id_column": "SIS User ID", "students": []}, "assignments": {
-        "01_packed_sequences": {"submissions": {"s002": {"late": True, "submitted_at": "", "notebooks": {}}},
-                                "unplaced": []}}})
+    manifest.save(out, manifest.Manifest(Roster("gradebook.csv", "canvas", "SIS User ID", ()), {
+        "01_packed_sequences": manifest.Section("canvas", submissions={"s002": manifest.Submitter("102", late=True)})}))
     result = export(out, "canvas", tmp_path / "c.csv", gradebook, policy=parse_policy("50%"))
     by_id = {r[1]: r for r in read_back(tmp_path / "c.csv")[2:]}
     assert by_id["102"][5] == "5.00"
@@ -320,7 +319,7 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
     })
     into, out = tmp_path / "submissions", tmp_path / "out"
     collect(export_zip, "02_seq2seq", into, parse_roster(gradebook.read_text()))
-    collected = manifest.for_autograde(into, ["02_seq2seq"])
+    collected = manifest.read(into, ["02_seq2seq"])
     students = manifest.students_to_grade(submissions.students_in(into), collected)
     assert students == ["s001", "s002", "s003", "s005"]
     nb = layout.SERIES[1]
@@ -329,7 +328,7 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
         results.save(out, Row(j.student, nb.assignment, nb.name, 20.0 if j.path else 0.0, 20.0,
                               "graded" if j.path else j.absent, j.detail))
     manifest.copy_into(out, collected)
-    rows = class_grades(out, manifest.for_autograde(out)).rows
+    rows = class_grades(out, manifest.read(out)).rows
     assert [(r.student_id, r.status, r.late) for r in rows] == [
         ("s001", "graded", "false"), ("s002", "graded", "true"), ("s003", "not_submitted", ""),
         ("s005", "not_submitted", "")]

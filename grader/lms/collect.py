@@ -34,7 +34,7 @@ class Plan:
     lms: str
     placed: list[Filed] = field(default_factory=list)  # `index`: which of `submitted` it is
     unplaced: list[Filed] = field(default_factory=list)
-    students: dict = field(default_factory=dict)  # student -> {lms_id, name, on_roster, late, submitted_at}
+    students: dict[str, manifest.Submitter] = field(default_factory=dict)  # their notebooks are in `placed`
     not_submitted: list[str] = field(default_factory=list)
     not_on_roster: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
@@ -45,18 +45,12 @@ class Plan:
         """The export's entry behind a placed file."""
         return self.submitted[placed.index]
 
-    def section(self, export: str) -> dict:
+    def section(self, export: str) -> manifest.Section:
         """This plan as the manifest's section for its assignment."""
-        subs = {}
-        for student, info in self.students.items():
-            subs[student] = {**info, "notebooks": {
-                p.notebook: {"entry": p.entry, "file": p.file, "how": p.why}
-                for p in self.placed if p.student == student}}
-        return {"lms": self.lms, "export": export,
-                "collected_at": iso(datetime.now(timezone.utc).astimezone()),
-                "submissions": subs, "not_submitted": self.not_submitted, "not_on_roster": self.not_on_roster,
-                "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.why} for u in self.unplaced],
-                "skipped": len(self.skipped)}
+        submissions = {student: replace(sub, notebooks={p.notebook: p for p in self.placed if p.student == student})
+                       for student, sub in self.students.items()}
+        return manifest.Section(self.lms, export, iso(datetime.now(timezone.utc).astimezone()), submissions,
+                                self.not_submitted, self.not_on_roster, list(self.unplaced), len(self.skipped))
 
 
 def safe_folder_name(name: str) -> str | None:
@@ -131,17 +125,15 @@ def plan(submitted: list[Submitted], refused: list[Filed], assignment: str, note
         deadline = extensions.get(student) or (parse_time(entry.due) if entry and entry.due else None) or due
         if deadline is not None and when:
             late = parse_time(when) > deadline
-        result.students[student] = {"lms_id": lms_id, "name": (entry.name if entry else "") or subs[0].name,
-                                    "on_roster": None if roster is None else entry is not None, "late": late,
-                                    "submitted_at": when}
+        result.students[student] = manifest.Submitter(lms_id, (entry.name if entry else "") or subs[0].name,
+                                                      None if roster is None else entry is not None, late, when)
         if roster is not None and entry is None:
             result.not_on_roster.append(student)
     for student, u in known.items():  # someone whose only entries could not be used
         if student not in result.students:
             entry = by_lms.get(u.lms_id)
-            result.students[student] = {"lms_id": u.lms_id, "name": (entry.name if entry else "") or u.name,
-                                        "on_roster": None if roster is None else entry is not None, "late": None,
-                                        "submitted_at": ""}
+            result.students[student] = manifest.Submitter(u.lms_id, (entry.name if entry else "") or u.name,
+                                                          None if roster is None else entry is not None)
             if roster is not None and entry is None:
                 result.not_on_roster.append(student)
     if roster is not None:
@@ -178,9 +170,9 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
                                                  lambda e: export.read(e, 4096).decode("utf-8", "replace"))
         else:
             raise LmsError(f"--lms {kind}: expected one of {', '.join(formats.LMS_NAMES)}")
-        previous = manifest.load(into) if into.is_dir() else None
-        if roster is None and previous and previous.get("roster"):
-            roster = roster_from_manifest(previous["roster"])
+        previous = (manifest.load(into) if into.is_dir() else None) or manifest.Manifest()
+        if roster is None:
+            roster = previous.roster  # the one an earlier collect recorded: not named again
         result = plan(submitted, export.refused, assignment, notebooks, kind, roster, due, extensions, tz)
         result.skipped, result.other_assignments = list(export.skipped), others
         verify(export, result)
@@ -188,29 +180,14 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
             return result  # nothing written, not even the manifest
         prepare(into, assignment, result, previous)
         write(export, into, assignment, result)
-    data = manifest.with_assignment(previous, assignment, result.section(str(export_path)),
-                                    roster_record(roster) if roster else None)
-    manifest.save(into, data)
+    manifest.save(into, previous.with_assignment(assignment, result.section(str(export_path)), roster))
     return result
 
 
-def roster_record(roster: Roster) -> dict:
-    """The roster as the manifest keeps it."""
-    return {"source": roster.source, "format": roster.format, "id_column": roster.id_column,
-            "students": [{"student_id": s.student_id, "lms_id": s.lms_id, "name": s.name, "email": s.email,
-                          "due": s.due} for s in roster.students]}
-
-
-def roster_from_manifest(record: dict) -> Roster:
-    """The roster an earlier collect recorded (so a second assignment need not name it again)."""
-    students = tuple(Student(s["student_id"], s["lms_id"], s.get("name", ""), s.get("email", ""), s.get("due", ""))
-                     for s in record.get("students", []))
-    return Roster(record.get("source", "manifest"), record.get("format", "plain"), record.get("id_column", ""), students)
-
-
-def prepare(into: Path, assignment: str, result: Plan, previous: dict | None) -> None:
+def prepare(into: Path, assignment: str, result: Plan, previous: manifest.Manifest) -> None:
     """Make room: remove what an earlier collect of this assignment wrote; refuse to touch hand-laid folders."""
-    earlier = set((previous or {}).get("assignments", {}).get(assignment, {}).get("submissions", {}))
+    section = previous.assignments.get(assignment)
+    earlier = set(section.submissions if section else ())
     targets = {p.student for p in result.placed} | set(result.students)
     clash = sorted(s for s in targets - earlier if (into / s / assignment).exists())
     if clash:

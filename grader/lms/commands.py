@@ -25,13 +25,13 @@ def print_plan(result, into: Path, export: Path, stream=None) -> None:
     say(f"{export.name}: {result.lms} export, {result.assignment}: {_plural(len(result.placed), 'notebook')} "
         f"from {_plural(len(students), 'student')} placed in {into}")
     for p in sorted(result.placed, key=lambda p: (p.student, p.notebook)):
-        info = result.students.get(p.student, {})
-        flags = ["late" if info.get("late") else "", f"submitted {info['submitted_at']}" if info.get("submitted_at") else ""]
+        info = result.students.get(p.student)
+        flags = ["late" if info and info.late else "", f"submitted {info.submitted_at}" if info and info.submitted_at else ""]
         extra = "; ".join(filter(None, [p.why] + flags))
         say(f"  {p.student}/{result.assignment}/{p.notebook}.ipynb  <- {p.entry}" + (f"  ({extra})" if extra else ""))
     if result.not_on_roster:
         say("not on the roster (placed under their LMS id): " +
-            ", ".join(f"{s} ({result.students[s]['name']})" if result.students[s].get("name") else s
+            ", ".join(f"{s} ({result.students[s].name})" if result.students[s].name else s
                       for s in result.not_on_roster))
     if result.not_submitted:
         say(f"on the roster without a submission (autograde gives them not_submitted rows): {', '.join(result.not_submitted)}")

@@ -287,7 +287,7 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
     if roster_path is None and fmt != "nbgrader":
         raise LmsError(f"--format {fmt} needs --roster: the {'gradebook export' if fmt == 'canvas' else 'grading worksheet'} "
                        f"downloaded from {fmt.capitalize()}")
-    collected = manifest.from_data(manifest.load(out))
+    collected = manifest.read(out)
     roster = None
     if roster_path is not None:
         remembered = collected.id_column

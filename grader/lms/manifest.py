@@ -4,7 +4,9 @@
 when present (roster students without a folder, the unplaced files, late flags and submission times),
 and `export` reads the copy autograde keeps in OUT. A hand-laid SUBMISSIONS without one grades as before.
 
-Format (version 1):
+This module owns the format: the others see a `Manifest` (a `Section` per assignment, a `Submitter` per
+student, a `matching.Filed` for every file laid out or left out), and only `to_json`/`from_json` know
+the file's keys. Format (version 1):
 
     {"version": 1,
      "roster": null | {"source", "format", "id_column",
@@ -30,7 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from grader.course.matching import Filed
 from grader.errors import LmsError
+from grader.lms.roster import Roster, Student
 from grader.results import Row
 
 MANIFEST_NAME = "collect-manifest.json"
@@ -38,15 +42,98 @@ VERSION = 1
 NO_STUDENT = "(no student)"  # how the report lists what belongs to nobody known
 
 
+@dataclass(frozen=True)
+class Submitter:
+    """One student's submission of one assignment, as collect found it."""
+
+    lms_id: str
+    name: str = ""
+    on_roster: bool | None = None  # None: collected without a roster
+    late: bool | None = None  # None: the LMS did not say
+    submitted_at: str = ""  # ISO 8601, '' when the LMS did not say
+    notebooks: dict[str, Filed] = field(default_factory=dict)  # notebook -> the file laid out as it
+
+
+@dataclass(frozen=True)
+class Section:
+    """One assignment's collect: from which export, who submitted what, who did not, what went nowhere."""
+
+    lms: str = ""
+    export: str = ""
+    collected_at: str = ""
+    submissions: dict[str, Submitter] = field(default_factory=dict)
+    not_submitted: list[str] = field(default_factory=list)
+    not_on_roster: list[str] = field(default_factory=list)
+    unplaced: list[Filed] = field(default_factory=list)
+    skipped: int = 0  # debris entries ignored
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The whole file: the roster collect was given (or remembered) and one section per assignment."""
+
+    roster: Roster | None = None
+    assignments: dict[str, Section] = field(default_factory=dict)
+
+    def with_assignment(self, assignment: str, section: Section, roster: Roster | None) -> Manifest:
+        """This manifest with `assignment`'s section replaced (and the roster, when one was given)."""
+        return Manifest(roster if roster is not None else self.roster, {**self.assignments, assignment: section})
+
+
 def manifest_path(folder: Path) -> Path:
     return folder / MANIFEST_NAME
 
 
-def empty() -> dict:
-    return {"version": VERSION, "roster": None, "assignments": {}}
+# --- the format: written and read here only --------------------------------------------------------
+
+def to_json(manifest: Manifest) -> dict:
+    """The manifest as the file holds it (see the module's docstring)."""
+    roster = None
+    if manifest.roster is not None:
+        r = manifest.roster
+        roster = {"source": r.source, "format": r.format, "id_column": r.id_column,
+                  "students": [{"student_id": s.student_id, "lms_id": s.lms_id, "name": s.name, "email": s.email,
+                                "due": s.due} for s in r.students]}
+    return {"version": VERSION, "roster": roster, "assignments": {
+        assignment: {
+            "lms": section.lms, "export": section.export, "collected_at": section.collected_at,
+            "submissions": {student: {
+                "lms_id": sub.lms_id, "name": sub.name, "on_roster": sub.on_roster, "late": sub.late,
+                "submitted_at": sub.submitted_at,
+                "notebooks": {nb: {"entry": f.entry, "file": f.file, "how": f.why} for nb, f in sub.notebooks.items()},
+            } for student, sub in section.submissions.items()},
+            "not_submitted": list(section.not_submitted), "not_on_roster": list(section.not_on_roster),
+            "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.why} for u in section.unplaced],
+            "skipped": section.skipped,
+        } for assignment, section in manifest.assignments.items()}}
 
 
-def load(folder: Path) -> dict | None:
+def from_json(data: dict) -> Manifest:
+    """The manifest a file holds; KeyError, TypeError or AttributeError when it is not one."""
+    roster = None
+    if data.get("roster"):
+        r = data["roster"]
+        roster = Roster(r.get("source", "manifest"), r.get("format", "plain"), r.get("id_column", ""),
+                        tuple(Student(s["student_id"], s["lms_id"], s.get("name", ""), s.get("email", ""),
+                                      s.get("due", "")) for s in r.get("students", [])))
+    assignments = {}
+    for assignment, section in data.get("assignments", {}).items():
+        submissions = {student: Submitter(
+            sub.get("lms_id", ""), sub.get("name", ""), sub.get("on_roster"), sub.get("late"),
+            sub.get("submitted_at", "") or "",
+            {nb: Filed(f.get("file", ""), nb, f.get("how", ""), student, f.get("entry", ""))
+             for nb, f in sub.get("notebooks", {}).items()},
+        ) for student, sub in section.get("submissions", {}).items()}
+        unplaced = [Filed(u["entry"], why=u["reason"], student=u.get("student") or "", entry=u["entry"])
+                    for u in section.get("unplaced", [])]
+        assignments[assignment] = Section(section.get("lms", ""), section.get("export", ""),
+                                          section.get("collected_at", ""), submissions,
+                                          list(section.get("not_submitted", [])), list(section.get("not_on_roster", [])),
+                                          unplaced, int(section.get("skipped", 0)))
+    return Manifest(roster, assignments)
+
+
+def load(folder: Path) -> Manifest | None:
     """The manifest in `folder` (SUBMISSIONS, or OUT's copy), None when there is none."""
     path = manifest_path(folder)
     if not path.is_file():
@@ -57,38 +144,34 @@ def load(folder: Path) -> dict | None:
         raise LmsError(f"{path}: unreadable ({exc}); run collect again, or remove it to grade the folder as laid out") from None
     if not isinstance(data, dict) or data.get("version") != VERSION:
         raise LmsError(f"{path}: not a version-{VERSION} collect manifest; run collect again")
-    return data
+    try:
+        return from_json(data)
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise LmsError(f"{path}: a version-{VERSION} collect manifest with a broken entry ({type(exc).__name__}: "
+                       f"{exc}); run collect again") from None
 
 
-def save(folder: Path, data: dict) -> Path:
+def save(folder: Path, manifest: Manifest) -> Path:
     """Write the manifest whole, then rename, so a reader never sees half of it."""
     path = manifest_path(folder)
     fd, tmp = tempfile.mkstemp(prefix=".manifest-", dir=folder)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=1, ensure_ascii=False, sort_keys=False)
+        json.dump(to_json(manifest), f, indent=1, ensure_ascii=False, sort_keys=False)
         f.write("\n")
     os.replace(tmp, path)
     return path
 
 
-def with_assignment(data: dict | None, assignment: str, section: dict, roster: dict | None) -> dict:
-    """`data` with `assignment`'s section replaced (and the roster, when one was given)."""
-    data = json.loads(json.dumps(data)) if data else empty()
-    data["assignments"][assignment] = section
-    if roster is not None:
-        data["roster"] = roster
-    return data
-
-
 def copy_into(out: Path, collected: Collected) -> None:
     """Keep a copy in OUT, for `export`, of the manifest the run graded with (and remove a stale one)."""
-    data = collected.manifest
-    if data is not None:
+    if collected.manifest is not None:
         out.mkdir(parents=True, exist_ok=True)
-        save(out, data)
+        save(out, collected.manifest)
     elif manifest_path(out).exists():
         manifest_path(out).unlink()
 
+
+# --- what autograde and export take from it ----------------------------------------------------------
 
 @dataclass(frozen=True)
 class Collected:
@@ -101,43 +184,43 @@ class Collected:
     submitted_at: dict = field(default_factory=dict)  # (student, assignment) -> ISO time
     notes: dict = field(default_factory=dict)  # (student, assignment, notebook) -> how the file was placed
     submitted_unplaced: dict = field(default_factory=dict)  # (student, assignment) -> what they sent instead
-    manifest: dict | None = field(default=None, compare=False, repr=False)  # the whole file, as read
+    manifest: Manifest | None = field(default=None, compare=False, repr=False)  # the whole file, as read
 
     @property
     def present(self) -> bool:
         return bool(self.roster_students or self.late or self.unplaced or self.notes)
 
 
-def for_autograde(submissions: Path, assignments: Iterable[str] | None = None) -> Collected:
-    """Read SUBMISSIONS' manifest for the assignments being graded (all when None)."""
-    return from_data(load(submissions), assignments)
+def read(folder: Path, assignments: Iterable[str] | None = None) -> Collected:
+    """What the manifest in `folder` (SUBMISSIONS, or OUT's copy) says of the given assignments (all when None)."""
+    return collected_from(load(folder), assignments)
 
 
-def from_data(data: dict | None, assignments: Iterable[str] | None = None) -> Collected:
-    if not data:
+def collected_from(manifest: Manifest | None, assignments: Iterable[str] | None = None) -> Collected:
+    """What autograde and export take from `manifest`, for the given assignments (all when None)."""
+    if manifest is None:
         return Collected()
     wanted = set(assignments) if assignments is not None else None
-    roster = data.get("roster") or {}
     unplaced: dict[str, list[str]] = {}
     late, times, notes, sent = {}, {}, {}, {}
-    for assignment, section in data.get("assignments", {}).items():
+    for assignment, section in manifest.assignments.items():
         if wanted is not None and assignment not in wanted:
             continue
-        for student, sub in section.get("submissions", {}).items():
-            late[(student, assignment)] = sub.get("late")
-            times[(student, assignment)] = sub.get("submitted_at", "")
-            for notebook, placed in sub.get("notebooks", {}).items():
-                if placed.get("how"):
-                    notes[(student, assignment, notebook)] = placed["how"]
-        for item in section.get("unplaced", []):
-            who = item.get("student") or NO_STUDENT
-            unplaced.setdefault(who, []).append(f"{assignment}: {item['entry']}: {item['reason']}")
-            if item.get("student"):
-                sent.setdefault((item["student"], assignment), []).append(
-                    f"{item['entry'].rsplit('/', 1)[-1]} ({item['reason']})")
-    students = tuple(s["student_id"] for s in roster.get("students", []))
-    return Collected(students, roster.get("id_column", ""), unplaced, late, times, notes,
-                     {k: "; ".join(v) for k, v in sent.items()}, data)
+        for student, sub in section.submissions.items():
+            late[(student, assignment)] = sub.late
+            times[(student, assignment)] = sub.submitted_at
+            for notebook, placed in sub.notebooks.items():
+                if placed.why:
+                    notes[(student, assignment, notebook)] = placed.why
+        for item in section.unplaced:
+            unplaced.setdefault(item.student or NO_STUDENT, []).append(f"{assignment}: {item.entry}: {item.why}")
+            if item.student:
+                sent.setdefault((item.student, assignment), []).append(
+                    f"{item.entry.rsplit('/', 1)[-1]} ({item.why})")
+    roster = manifest.roster
+    students = tuple(s.student_id for s in roster.students) if roster else ()
+    return Collected(students, roster.id_column if roster else "", unplaced, late, times, notes,
+                     {k: "; ".join(v) for k, v in sent.items()}, manifest)
 
 
 def students_to_grade(found: list[str], collected: Collected, only: list[str] | None = None) -> list[str]:

@@ -156,7 +156,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     with cluster_session(scheduler) as client:
         check_folders(submissions, out)
         notebooks, students = select(submissions, assignment, student)
-        collected = manifest.for_autograde(submissions, [notebook.assignment for notebook in notebooks])
+        collected = manifest.read(submissions, [notebook.assignment for notebook in notebooks])
         students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
         mode, warning = resolve_mode(sandbox)
         local_workers = max(1, workers or os.cpu_count() or 1)
