@@ -1,10 +1,19 @@
-"""The source scan and the kernel audit's comparison, on code and on described kernel states."""
+"""The source scan (one cell's code, and a repaired submission's answer cells) and the kernel audit's
+comparison, on code and on described kernel states."""
 
 from __future__ import annotations
 
+import copy
+
+import nbformat
 import pytest
 
-from grader.grading.integrity import compare, reference_objects, scan_source
+from grader.course import answers, cells, layout
+from grader.grading.integrity import compare, reference_objects, scan_answers, scan_source
+from grader.grading.submissions import repair
+
+NB = layout.SERIES[0]
+RELEASED = nbformat.read(NB.released, as_version=4)
 
 HONEST = [
     "def run_packed(rnn, x, lengths):\n    return rnn(x)",
@@ -58,3 +67,24 @@ def test_compare_names_replaced_objects_shadowed_names_and_hooks():
     assert "the notebook rebinds `type`, which the tests use" in problems
     assert any("ast_transformers: code from evil" in p for p in problems)
     assert compare({"objects": reference, "shadowed": [], "hooks": {}}, {}, reference) == []
+
+
+def test_the_answer_cells_of_a_submission_are_read_for_cheats_each_named_once():
+    cheat = "import builtins\nbuiltins.len = lambda x: 0\nimport subprocess"
+    sub = answers.submission(NB, {"run_packed": cheat})
+    sub.cells.append(nbformat.v4.new_code_cell(cheat))  # a cell of the student's own, not a solution cell
+    scan = scan_answers(repair(sub, RELEASED).nb)
+    assert scan.cheats == ["imports builtins", "assigns to builtins.len"]
+    assert scan.notes == ["imports subprocess"]
+    assert scan_answers(repair(answers.submission(NB), RELEASED).nb).cheats == []
+
+
+def test_a_test_cell_the_student_unlocked_is_read_as_released_not_as_theirs():
+    """The scan reads the repaired notebook: a test cell's metadata is put back (nbgrader then puts its source
+    back), so what the student wrote into it is not code of theirs that runs."""
+    sub = copy.deepcopy(RELEASED)
+    test = next(c for c in sub.cells if cells.is_test(c))
+    test.source = "import inspect"
+    test.metadata.nbgrader["locked"] = False
+    assert scan_answers(repair(sub, RELEASED).nb).cheats == []
+    assert scan_answers(sub).cheats == ["imports inspect"], "control: read before the repair, it would count"

@@ -111,7 +111,7 @@ def test_an_nbformat_3_notebook_is_upgraded():
 
 def test_repair_leaves_an_honest_submission_alone():
     fixed = repair(answers.submission(NB), RELEASED)
-    assert fixed.tampering == [] and fixed.cheats == []
+    assert fixed.tampering == [] and fixed.nb == answers.submission(NB)
 
 
 def test_repair_reinserts_deleted_test_cells_in_place():
@@ -147,9 +147,3 @@ def test_malformed_or_edited_grading_metadata_is_restored(field, value):
     assert fixed.tampering
     restored = fixed.nb.cells[index_of(fixed.nb, gid)]
     assert cells.nbgrader_meta(restored) == cells.nbgrader_meta(RELEASED.cells[index_of(RELEASED, gid)])
-
-
-def test_repair_reads_the_student_code_for_cheats():
-    sub = answers.submission(NB, {"run_packed": "import builtins\nbuiltins.len = lambda x: 0"})
-    fixed = repair(sub, RELEASED)
-    assert "imports builtins" in fixed.cheats and "assigns to builtins.len" in fixed.cheats

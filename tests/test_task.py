@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from grader.course import layout
+from grader.grading.integrity import Scan
 from grader.grading.submissions import Repaired
 from grader.grading.task import Result, Settings, Submission, cell_results, classify, error_result, grade
 
@@ -15,23 +16,23 @@ def event(kind: str, detail: str) -> dict:
     return {"kind": kind, "cell": 3, "detail": detail}
 
 
-@pytest.mark.parametrize("record,fixed,expected", [
-    ({}, Repaired(None), ("graded", "", False)),
-    ({"events": [event("timeout", "cell 3 exceeded 5 s")]}, Repaired(None), ("timeout", "cell 3 exceeded 5 s", False)),
-    ({"events": [event("output_limit", "flood"), event("kernel_died", "died in cell 4")]}, Repaired(None),
+@pytest.mark.parametrize("record,tampering,scan,expected", [
+    ({}, [], Scan(), ("graded", "", False)),
+    ({"events": [event("timeout", "cell 3 exceeded 5 s")]}, [], Scan(), ("timeout", "cell 3 exceeded 5 s", False)),
+    ({"events": [event("output_limit", "flood"), event("kernel_died", "died in cell 4")]}, [], Scan(),
      ("kernel_died", "died in cell 4", False)),
-    ({}, Repaired(None, tampering=["cell 'x' was deleted"]), ("tampered", "cell 'x' was deleted", False)),
-    ({}, Repaired(None, cheats=["imports inspect"]), ("tampered", "cheating detected: imports inspect", True)),
-    ({"split": True}, Repaired(None, cheats=["imports inspect"]),
+    ({}, ["cell 'x' was deleted"], Scan(), ("tampered", "cell 'x' was deleted", False)),
+    ({}, [], Scan(cheats=["imports inspect"]), ("tampered", "cheating detected: imports inspect", True)),
+    ({"split": True}, [], Scan(cheats=["imports inspect"]),
      ("tampered", "cheat attempt seen (it cannot reach the tests): imports inspect", False)),
-    ({"events": [event("trusted_failed", "the kernel running the tests died during cell 5")]}, Repaired(None),
+    ({"events": [event("trusted_failed", "the kernel running the tests died during cell 5")]}, [], Scan(),
      ("error", "the kernel running the tests died during cell 5", False)),
-    ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, Repaired(None),
+    ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, [], Scan(),
      ("tampered", "cheating detected: torch.equal was replaced (after cell test_a)", True)),
-    ({}, Repaired(None, notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
+    ({}, [], Scan(notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
 ], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note"])
-def test_classify(record, fixed, expected):
-    assert classify(record, fixed) == expected
+def test_classify(record, tampering, scan, expected):
+    assert classify(record, Repaired(None, tampering), scan) == expected
 
 
 def test_cell_results_follow_the_source_and_score_missing_cells_zero(prepared_course):

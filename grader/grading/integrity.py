@@ -2,7 +2,7 @@
 
 Two complementary checks, both recorded as findings that make a row `tampered`:
 
-* `scan_source`: before anything runs, the student's own cells are read (as syntax, not text) for
+* `scan_answers` (`scan_source` on each answer cell): before anything runs, the student's own cells are read (as syntax, not text) for
   the moves that only a cheat needs here: hooks into IPython, patches of torch or builtins,
   `__eq__`/`__torch_function__` overrides, leaving the process, forking, reading the caller's frame.
 * `Audit`: after each student cell, test cell and the last cell, the grader asks the kernel, through `user_expressions` (evaluated
@@ -18,8 +18,11 @@ from __future__ import annotations
 
 import ast
 import json
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+
+from grader.course import cells
 
 # Functions the tests compare with; a submission has no reason to replace any of them.
 WATCHED = {
@@ -270,6 +273,26 @@ def scan_source(source: str) -> tuple[list[str], list[str]]:
             notes.append("raises SystemExit")
     cheats += [f"rebinds `{n}`, which the tests use" for n in module_level_bindings(tree) & SHADOWED_NAMES]
     return list(dict.fromkeys(cheats)), list(dict.fromkeys(notes))
+
+
+@dataclass(frozen=True)
+class Scan:
+    """What reading a submission's answer cells found: moves only a cheat needs, and moves worth a note."""
+
+    cheats: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def scan_answers(nb) -> Scan:
+    """The source scan over every answer cell of `nb` (as repaired: its grade cells are the release's), each
+    finding once."""
+    cheats, notes = [], []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cells.is_answer(cell):
+            found, noted = scan_source(cell.source)
+            cheats += found
+            notes += noted
+    return Scan(list(dict.fromkeys(cheats)), list(dict.fromkeys(notes)))
 
 
 def module_level_bindings(tree: ast.Module) -> set[str]:

@@ -1,4 +1,8 @@
-"""Finding submissions in a folder laid out by an LMS export, reading them safely, and repairing their grade cells."""
+"""Finding submissions in a folder laid out by an LMS export, reading them safely, and repairing their grade cells.
+
+Repairing puts the grade cells back as released and says what had to be done; reading the student's own
+code for cheats is integrity.py's (`scan_answers`, on the repaired notebook).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import nbformat
 from grader.course import cells, layout
 from grader.course.layout import IGNORED_NAMES, Notebook
 from grader.course.matching import tolerant_matches
-from grader.grading.integrity import scan_source
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 
@@ -145,8 +148,6 @@ class Repaired:
 
     nb: nbformat.NotebookNode
     tampering: list[str] = field(default_factory=list)
-    cheats: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 def repair(nb: nbformat.NotebookNode, released: nbformat.NotebookNode) -> Repaired:
@@ -198,11 +199,4 @@ def repair(nb: nbformat.NotebookNode, released: nbformat.NotebookNode) -> Repair
     missing_answers = [g for g, c in known.items() if cells.is_solution(c) and g not in seen]
     for gid in missing_answers:
         result.tampering.append(f"answer cell {gid!r} was deleted")
-    for cell in nb.cells:
-        if cell.cell_type == "code" and cells.is_answer(cell):
-            cheats, notes = scan_source(cell.source)
-            result.cheats += cheats
-            result.notes += notes
-    result.cheats = list(dict.fromkeys(result.cheats))
-    result.notes = list(dict.fromkeys(result.notes))
     return result

@@ -20,6 +20,7 @@ import nbformat
 from grader.course.cells import NotebookFacts
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
+from grader.grading.integrity import Scan, scan_answers
 from grader.grading.pipeline import KernelSettings, generate_feedback, run_autograde
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
@@ -71,7 +72,7 @@ class Result:
         return self.row.traceback
 
 
-def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
+def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]:
     """(status, detail, score voided) from what execution and inspection found.
 
     With the tests in a trusted kernel (`record["split"]`), what the source scan and the kernel audit find
@@ -83,10 +84,10 @@ def classify(record: dict, fixed: Repaired) -> tuple[str, str, bool]:
     if failed:
         return "error", "; ".join(failed), False
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
-    notes = ["the code " + "; ".join(fixed.notes)] if fixed.notes else []
-    if fixed.cheats or findings:
+    notes = ["the code " + "; ".join(scan.notes)] if scan.notes else []
+    if scan.cheats or findings:
         seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
-        return "tampered", "; ".join([f"{seen}: " + ", ".join(fixed.cheats + findings)] + fixed.tampering), \
+        return "tampered", "; ".join([f"{seen}: " + ", ".join(scan.cheats + findings)] + fixed.tampering), \
             not record.get("split")
     if fixed.tampering:
         return "tampered", "; ".join(fixed.tampering + notes), False
@@ -142,6 +143,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         except InvalidNotebook as exc:
             return Result(row(0.0, "invalid_notebook", f"{submission.key}: {exc}"), "")
         fixed = repair(nb, nbformat.read(course.released(notebook), as_version=4))
+        scan = scan_answers(fixed.nb)
         t0 = time.monotonic()
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
         with worker.kernel_uid() as uid:
@@ -150,7 +152,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, kernel)
         timings["autograde"] = time.monotonic() - t0
         cells = cell_results(facts, gradebook_scores(private, notebook))
-        status, detail, voided = classify(record, fixed)
+        status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
