@@ -26,6 +26,7 @@ from grader.course import answers, cells
 from grader.course.layout import Notebook
 from grader.grading.execution import GradedExecute
 from grader.grading.pipeline import STDERR_IGNORED
+from grader.grading.settings import Settings
 from grader.kernel.sandbox import SandboxedKernelManager
 
 BLANK = "blank"  # the released notebook's own solution cells: `raise NotImplementedError()`
@@ -60,7 +61,7 @@ def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: b
         Path(folder, "run").mkdir()
         trusted = TrustedKernel(Path(folder, "trusted"), "none", -1, 1) if split else None
         executor = GradedExecute(km=km, trusted=trusted, exercises=dict(facts.exercise_kinds),
-                                 trusted_setup=list(facts.trusted_setup), timeout=timeout)
+                                 trusted_setup=list(facts.trusted_setup), settings=Settings(timeout))
         executor.nb = source
         executor.start_record(source, audit=False)
         scores = {}

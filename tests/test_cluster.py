@@ -22,7 +22,8 @@ from helpers import free_port, read_grades_csv, require, write_submission
 from grader import results
 from grader.course import answers, layout
 from grader.course.hidden import html_text
-from grader.grading.task import Settings, Submission
+from grader.grading.settings import Settings
+from grader.grading.task import Submission
 from grader.run.autograde import autograde
 
 pytestmark = pytest.mark.slow

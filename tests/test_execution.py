@@ -15,6 +15,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.grading.execution import TIMEOUT_ENAME, GradedExecute
+from grader.grading.settings import Settings
 
 PARENT = "parent-id"
 
@@ -78,7 +79,7 @@ class FakeManager:
 def run_cell(client: FakeClient, source: str = "x = 1", cell_output_bytes: int = 2**20, timeout: int = 1):
     """Run one code cell through GradedExecute against `client`; (cell, executor, manager)."""
     nb = new_notebook(cells=[new_code_cell(source)])
-    executor = GradedExecute(timeout=timeout, iopub_timeout=1, cell_output_bytes=cell_output_bytes)
+    executor = GradedExecute(settings=Settings(timeout), iopub_timeout=1, cell_output_bytes=cell_output_bytes)
     executor.nb = nb
     manager = FakeManager()
     executor.km, executor.kc = manager, client
@@ -144,7 +145,7 @@ def test_a_reply_without_its_output_means_a_message_was_dropped():
 
 def test_cells_after_a_stop_are_not_run():
     nb = nbformat.v4.new_notebook(cells=[new_code_cell("1"), new_code_cell("2")])
-    executor = GradedExecute(timeout=1)
+    executor = GradedExecute(settings=Settings(timeout=1))
     executor.start_record(nb, audit=False)
     executor._stopped = "not run: the kernel died in cell 0"
     cell, _ = executor.preprocess_cell(nb.cells[1], {}, 1)
@@ -170,7 +171,7 @@ def test_a_message_over_the_size_limit_is_noticed_though_the_stream_recovers(tmp
         iopub_channel = type("Channel", (), {"socket": subscriber})()
 
     Client.context = context
-    executor = GradedExecute(timeout=1)
+    executor = GradedExecute(settings=Settings(timeout=1))
     executor.kc = Client()
     try:
         assert executor._dropped_messages() == 0
@@ -184,3 +185,32 @@ def test_a_message_over_the_size_limit_is_noticed_though_the_stream_recovers(tmp
     finally:
         publisher.close(0)
         context.destroy(0)
+
+
+def test_each_cell_s_limit_reaches_nbclient_through_its_hook():
+    """The run's settings give nbclient each cell's limit as the cell starts (`timeout_func`), the per-cell limit
+    or what the notebook's own limit leaves; `timeout` itself is never rewritten."""
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    executor = GradedExecute(settings=Settings(timeout=60, notebook_timeout=300))
+    configured = executor.timeout
+    executor.start_record(nb, audit=False)
+    assert executor._get_timeout(nb.cells[0]) == 60, "nbclient's own reading of the limit"
+    executor.clock.deadline -= 290  # ten seconds of the notebook's limit left
+    assert executor._get_timeout(nb.cells[0]) in (9, 10)
+    assert executor.timeout == configured
+
+
+def test_a_cell_cut_short_by_the_notebook_s_limit_says_so():
+    nb = new_notebook(cells=[new_code_cell("while True: pass")])
+    executor = GradedExecute(settings=Settings(timeout=60, notebook_timeout=3), iopub_timeout=1)
+    executor.nb = nb
+    manager = FakeManager()
+    executor.km, executor.kc = manager, FakeClient([], iopub_then="idle", reply=None)
+    executor.start_record(nb, audit=False)
+    executor.preprocess_cell(nb.cells[0], {}, 0)
+    assert manager.interrupted == 1
+    assert "exceeded the 2 s the notebook's 3 s limit left it" in executor.record()["events"][0]["detail"]
+    executor.clock.deadline -= 3
+    cell, _ = executor.preprocess_cell(new_code_cell("y = 2"), {}, 1)
+    assert kinds(executor) == ["timeout", "timeout"] and [o.ename for o in cell.outputs] == ["CellNotRun"]
+    assert "ran past its 3 s limit before cell 1" in executor.record()["events"][1]["detail"]

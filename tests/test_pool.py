@@ -6,7 +6,8 @@ import pool_tasks
 import pytest
 
 from grader.course import layout
-from grader.grading.task import Settings, Submission
+from grader.grading.settings import Settings
+from grader.grading.task import Submission
 from grader.run.pool import LocalPool, describe_exit
 
 NB = layout.SERIES[0]

@@ -7,7 +7,8 @@ import pytest
 from grader.course import layout
 from grader.grading.integrity import Scan
 from grader.grading.submissions import Repaired
-from grader.grading.task import Result, Settings, Submission, cell_results, classify, error_result, grade
+from grader.grading.settings import Settings
+from grader.grading.task import Result, Submission, cell_results, classify, error_result, grade
 
 NB = layout.SERIES[0]
 

@@ -93,8 +93,10 @@ class Relay:
             self.servers.append(await asyncio.start_unix_server(handler, path=str(path)))
             os.chmod(path, 0o666)  # each kernel's run folder is private to it; the socket needs its write bit
 
-    def begin_cell(self) -> None:
-        """Expect a new serve loop for the next test cell."""
+    def begin_cell(self, wait_for_student: float | None = None) -> None:
+        """Expect a new serve loop for the next test cell, for at most `wait_for_student` seconds (None: as before)."""
+        if wait_for_student is not None:
+            self.wait_for_student = wait_for_student
         self.student = None
         self.student_ready = asyncio.Event()
         self.broken = None

@@ -105,9 +105,10 @@ class KernelPair:
         await self.trusted.prepare(self.exercises, self.setup)
         await execute_quietly(self.executor.kc, student_setup(), timeout=60)
         student_socket = self.executor.run_dir / STUDENT_SOCKET
-        self.relay = Relay(self.trusted.socket_path, student_socket, wait_for_student=self.executor.timeout)
+        self.relay = Relay(self.trusted.socket_path, student_socket)
         await self.relay.start()
-        self.tests = TrustedCells(nb, self.trusted, self.executor.cap_output, timeout=self.executor.timeout,
+        # Each test cell's limit is the student's cells' own: the executor's clock, through nbclient's hook.
+        self.tests = TrustedCells(nb, self.trusted, self.executor.cap_output, timeout_func=self.executor.timeout_func,
                                   interrupt_on_timeout=True, error_on_timeout=self.executor.error_on_timeout,
                                   allow_errors=True, iopub_timeout=self.executor.iopub_timeout,
                                   raise_on_iopub_timeout=True, record_timing=False)
@@ -115,8 +116,7 @@ class KernelPair:
 
     async def run_test(self, cell: NotebookNode, index: int) -> dict:
         """Run one test cell in the trusted kernel while the student kernel serves it; what happened."""
-        self.relay.begin_cell()
-        self.tests.timeout = self.executor.timeout  # what the notebook's own limit leaves for this cell
+        self.relay.begin_cell(wait_for_student=self.executor.timeout_func(cell))  # the cell's limit, as nbclient's
         serve = f"{STUDENT_SIDE}.serve({str(self.relay.student_path)!r})"
         serve_id = self.executor.kc.execute(serve, store_history=False, allow_stdin=False, stop_on_error=False)
         printed: list[str] = []

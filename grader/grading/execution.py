@@ -13,17 +13,17 @@ Given a trusted kernel, it runs the test cells there and everything else in the 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader.preprocessors import Execute
-from traitlets import Any, Dict, Int, List, Unicode
+from traitlets import Any, Dict, Instance, Int, List, Unicode
 
 from grader.course import cells
 from grader.grading import integrity
+from grader.grading.settings import Settings
 from grader.kernel.sandbox import MAX_MESSAGE_BYTES, close_context
 
 TIMEOUT_ENAME = "CellTimeoutError"
@@ -62,8 +62,8 @@ class GradedExecute(Execute):
     record_path = Unicode("", help="Where to write the JSON record of this execution").tag(config=True)
     cell_output_bytes = Int(2 * 2**20, help="Output bytes kept per cell; the rest is dropped").tag(config=True)
     shutdown_kernel = Unicode("immediate").tag(config=True)
-    reference_objects = Dict(help="integrity.reference_objects(), computed once by the grader").tag(config=True)
-    notebook_timeout = Int(0, help="Seconds for the whole notebook (0: no limit beyond the cells')").tag(config=True)
+    settings = Instance(Settings, args=(30,), help="The run's settings: the time limits (each cell's reaches nbclient "
+                        "through `timeout_func`) and what clean looks like to the audit").tag(config=True)
     trusted = Any(None, help="The worker's TrustedKernel: test cells run there (None: in the student's kernel)").tag(config=True)
     exercises = Dict(help="Exercise name -> function, class or module: the proxies in the trusted kernel").tag(config=True)
     trusted_setup = List(Unicode(), help="Sources of the setup cells the trusted kernel runs").tag(config=True)
@@ -88,9 +88,8 @@ class GradedExecute(Execute):
         self._last_code_cell = code[-1] if code else -1
         self._pair = None
         self._verdicts: dict[str, bool] = {}
-        # The configured per-cell limit: `timeout` itself shrinks as the notebook's own limit runs out.
-        self._cell_limit = getattr(self, "_cell_limit", None) or self.timeout
-        self._deadline = time.monotonic() + self.notebook_timeout if self.notebook_timeout else None
+        self.clock = self.settings.clock()
+        self.timeout_func = self.clock.for_cell  # nbclient asks it for each cell's limit as the cell starts
 
     def record(self) -> dict:
         """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts."""
@@ -152,29 +151,20 @@ class GradedExecute(Execute):
                                                    "it was dropped and the kernel stopped")
                 self._stopped = f"not run: the kernel was stopped after {label} sent too much output"
             else:  # interrupted at the time limit, and never answered: it swallowed the interrupt
-                self._event("timeout", index, f"{label} ignored the interrupt after {self.timeout} s; kernel stopped")
+                self._event("timeout", index, f"{label} ignored the interrupt after {self.clock.given} s; kernel stopped")
                 self._stopped = f"not run: the kernel was stopped after {label} timed out"
             cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
             self._kill_kernel()
         return cell, resources
 
-    def limit_words(self) -> str:
-        """The limit the running cell had, in words."""
-        if self.timeout < self._cell_limit:
-            return f"the {self.timeout} s the notebook's {self.notebook_timeout} s limit left it"
-        return f"{self.timeout} s"
-
     def _within_notebook_limit(self, label: str, index: int) -> bool:
-        """Give the next cell the time the notebook has left (at most the per-cell limit); False when none is left."""
-        if self._deadline is None:
+        """False, and recorded, when the notebook's own limit leaves no time for the next cell."""
+        if not self.clock.out_of_time():
             return True
-        left = self._deadline - time.monotonic()
-        if left < 1:
-            self._event("timeout", index, f"the notebook ran past its {self.notebook_timeout} s limit before {label}")
-            self._stopped = f"not run: the notebook ran past its {self.notebook_timeout} s limit"
-            return False
-        self.timeout = int(min(self._cell_limit, left))
-        return True
+        limit = self.clock.notebook_seconds
+        self._event("timeout", index, f"the notebook ran past its {limit} s limit before {label}")
+        self._stopped = f"not run: the notebook ran past its {limit} s limit"
+        return False
 
     # -- test cells in the trusted kernel ---------------------------------------------------------
 
@@ -196,7 +186,7 @@ class GradedExecute(Execute):
             raise TrustedKernelFailed("stopped answering") from None
         self._verdicts[cells.grade_id(cell)] = outcome["passed"]
         if outcome["ename"] == TIMEOUT_ENAME:
-            self._event("timeout", index, f"{label} exceeded {self.limit_words()} and was interrupted")
+            self._event("timeout", index, f"{label} exceeded {self.clock.words()} and was interrupted")
         if outcome["student_stuck"]:
             self._kill_kernel()
             if not self._stopped:
@@ -282,7 +272,7 @@ class GradedExecute(Execute):
         reply = kwargs["execute_reply"]["content"]
         if reply.get("status") == "error" and reply.get("ename") == TIMEOUT_ENAME:
             index = kwargs["cell_index"]
-            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.limit_words()} and was interrupted")
+            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.clock.words()} and was interrupted")
 
     def process_message(self, msg, cell, cell_index):
         """Keep at most `cell_output_bytes` per cell of whatever the kernel sends, counted as it arrives.

@@ -170,7 +170,7 @@ class Audit:
         if "error" in state:
             problems = [f"the kernel could not be inspected ({state['error']})"]
         else:
-            problems = compare(state, (self.baseline or {}).get("hooks", {}), self.executor.reference_objects)
+            problems = compare(state, (self.baseline or {}).get("hooks", {}), self.executor.settings.reference_objects)
         from grader.course.cells import grade_id
 
         gid = grade_id(cell)

@@ -8,7 +8,6 @@ tests cleared and every output scrubbed of secret lines.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -17,23 +16,10 @@ from traitlets.config import Config
 from grader.course.cells import NotebookFacts
 from grader.course.layout import Notebook
 from grader.course.prepared import NBGRADER_STUDENT, CourseFolder, PreparedCourse, api, check
+from grader.grading.settings import Settings
 
 # Library warnings on stderr must not zero a test cell (nbgrader scores any stderr output 0).
 STDERR_IGNORED = r"Warning: "
-
-
-@dataclass(frozen=True)
-class KernelSettings:
-    """How the kernels of one notebook run: time limit, sandbox, uid, threads, what clean looks like, and the
-    trusted kernel that runs its test cells (None: they run in the student's kernel)."""
-
-    timeout: int
-    notebook_timeout: int
-    sandbox: str
-    uid: int
-    threads: int
-    reference_objects: dict
-    trusted: object = None
 
 
 def autograde_preprocessors() -> list:
@@ -47,33 +33,32 @@ def autograde_preprocessors() -> list:
     return [GradedExecute if step is Execute else step for step in default]
 
 
-def autograde_config(run_dir: Path, record: Path, kernel: KernelSettings, facts: NotebookFacts) -> Config:
-    """Autograde config for one notebook: our Execute step, its sandboxed kernel, its limits."""
+def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts) -> Config:
+    """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
+    kernel under `uid`, and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
     c.Autograde.autograde_preprocessors = autograde_preprocessors()
-    c.GradedExecute.timeout = kernel.timeout
-    c.GradedExecute.notebook_timeout = kernel.notebook_timeout
+    c.GradedExecute.settings = settings
     c.GradedExecute.startup_timeout = STARTUP_TIMEOUT
     c.GradedExecute.shutdown_kernel = "immediate"  # a disposable sandbox: a graceful exit costs ~2 s and saves nothing
     c.GradedExecute.record_path = str(record)
     c.GradedExecute.kernel_manager_class = SandboxedKernelManager
-    c.GradedExecute.reference_objects = kernel.reference_objects
-    c.GradedExecute.trusted = kernel.trusted
+    c.GradedExecute.trusted = trusted
     c.GradedExecute.exercises = dict(facts.exercise_kinds)
     c.GradedExecute.trusted_setup = list(facts.trusted_setup)
-    c.SandboxedKernelManager.mode = kernel.sandbox
+    c.SandboxedKernelManager.mode = settings.sandbox
     c.SandboxedKernelManager.run_dir = str(run_dir)
-    c.SandboxedKernelManager.uid = kernel.uid
-    c.SandboxedKernelManager.threads = kernel.threads
+    c.SandboxedKernelManager.uid = uid
+    c.SandboxedKernelManager.threads = settings.threads
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_IGNORED
     return c
 
 
 def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.NotebookNode, job_dir: Path,
-                  kernel: KernelSettings) -> tuple[CourseFolder, dict]:
+                  settings: Settings, uid: int, trusted=None) -> tuple[CourseFolder, dict]:
     """nbgrader autograde of `nb` in a private copy of the course under `job_dir`: (that copy, the record)."""
     private = course.copy_for(notebook, job_dir / "course")
     submitted = private.submitted(notebook)
@@ -82,7 +67,7 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    config = autograde_config(run_dir, record, kernel, course.facts(notebook))
+    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook))
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})

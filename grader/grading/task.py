@@ -13,7 +13,7 @@ import resource
 import shutil
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import nbformat
 
@@ -21,7 +21,8 @@ from grader.course.cells import NotebookFacts
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
 from grader.grading.integrity import Scan, scan_answers
-from grader.grading.pipeline import KernelSettings, generate_feedback, run_autograde
+from grader.grading.pipeline import generate_feedback, run_autograde
+from grader.grading.settings import Settings
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
@@ -43,20 +44,6 @@ class Submission:
     @property
     def key(self) -> str:
         return f"{self.student}/{self.notebook.key}"
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How every notebook of one run is graded."""
-
-    timeout: int
-    notebook_timeout: int = 0  # 0: only the per-cell limit
-    sandbox: str = "bwrap"
-    threads: int = 1
-    sandbox_warning: str | None = None
-    keep_scratch: bool = False
-    reference_objects: dict = field(default_factory=dict)  # what the audited functions look like untouched
-    split: bool = True  # test cells in a trusted kernel; False runs all in the student's (controls, bench)
 
 
 @dataclass
@@ -147,9 +134,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         t0 = time.monotonic()
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
         with worker.kernel_uid() as uid:
-            kernel = KernelSettings(settings.timeout, settings.notebook_timeout, settings.sandbox, uid, settings.threads,
-                                    settings.reference_objects, trusted)
-            private, record = run_autograde(course, notebook, fixed.nb, job_dir, kernel)
+            private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
         timings["autograde"] = time.monotonic() - t0
         cells = cell_results(facts, gradebook_scores(private, notebook))
         status, detail, voided = classify(record, fixed, scan)

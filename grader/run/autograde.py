@@ -24,7 +24,8 @@ from grader.course.prepared import PreparedCourse, cached_course
 from grader.errors import GraderError
 from grader.grading.integrity import reference_objects
 from grader.grading.submissions import Found, InvalidNotebook, locate, read_submitted, students_in
-from grader.grading.task import Result, Settings, Submission, grade
+from grader.grading.settings import Settings
+from grader.grading.task import Result, Submission, grade
 from grader.kernel import confine
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest

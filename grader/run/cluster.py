@@ -31,7 +31,8 @@ from distributed.scheduler import KilledWorker
 
 from grader.course.prepared import PreparedCourse
 from grader.errors import GraderError
-from grader.grading.task import Result, Settings, Submission, error_result, grade
+from grader.grading.settings import Settings
+from grader.grading.task import Result, Submission, error_result, grade
 from grader.grading.worker import Worker
 from grader.run.pool import RETRIES
 

@@ -19,7 +19,8 @@ from typing import Callable, Iterator
 
 from grader import logs
 from grader.course.prepared import PreparedCourse
-from grader.grading.task import Result, Settings, Submission, error_result, grade
+from grader.grading.settings import Settings
+from grader.grading.task import Result, Submission, error_result, grade
 from grader.grading.worker import Worker
 
 log = logging.getLogger(__name__)
