@@ -17,12 +17,11 @@ from grader.grading import submissions
 from grader.lms import manifest
 from grader.lms.collect import collect
 from grader.lms.export import export
-from grader.lms.late import Lateness, parse_policy, penalise
+from grader.lms.late import parse_policy
 from grader.lms.roster import Roster, parse_roster
 from grader.lms.times import parse_time
 from grader import results
 from grader.lms.grades import class_grades
-from grader.overrides import Override, apply_overrides, parse_overrides, unmatched_overrides
 from grader.results import Row
 
 COLUMN = re.compile(r"^(.*)\s\((\d+)\)$")  # how Canvas recognises an assignment column
@@ -231,28 +230,6 @@ def test_late_flags_and_times_come_from_out_s_copy_of_the_manifest(tmp_path, gra
     assert result.columns == {"01_packed_sequences": "Packed sequences (4242)"}
 
 
-def test_an_override_counts_once_and_an_edit_after_grading_reaches_the_export(out, tmp_path):
-    """grades.csv and the export are built from the rows as graded: an override is applied to the graded score
-    once, and changing or removing it after grading is what the next export says."""
-    path = out / "overrides.csv"
-    path.write_text("student,assignment,notebook,score,reason\ns002,02_seq2seq,seq2seq,15,slow machine\n")
-    rows = class_grades(out, manifest.Collected()).rows
-    results.write_csv(out, rows)
-    (ben,) = [r for r in results.read_csv(out) if (r.student_id, r.notebook) == ("s002", "seq2seq")]
-    assert (ben.score, ben.detail) == (15.0, "score set to 15 by the instructor: slow machine; a cell ran past 60 s")
-
-    def exported() -> str:
-        export(out, "nbgrader", tmp_path / "n.csv")
-        return {(r["student_id"], r["assignment"]): r for r in csv.DictReader((tmp_path / "n.csv").open())}[
-            ("s002", "02_seq2seq")]["raw_score"]
-
-    assert exported() == "20", "15 + 5, not the override applied on top of grades.csv's overridden score"
-    path.write_text("student,assignment,notebook,score,reason\ns002,02_seq2seq,seq2seq,12,regraded\n")
-    assert exported() == "17"
-    path.unlink()
-    assert exported() == "5", "the graded 0 + 5 once the override is gone"
-
-
 def test_cli_export(out, gradebook, tmp_path, capsys):
     target = tmp_path / "canvas.csv"
     assert main(["export", str(out), "--format", "canvas", "--roster", str(gradebook), "--to", str(target),
@@ -264,49 +241,6 @@ def test_cli_export(out, gradebook, tmp_path, capsys):
     assert "expected ASSIGNMENT=COLUMN" in capsys.readouterr().err
     assert main(["export", str(tmp_path / "nowhere"), "--format", "nbgrader", "--to", str(target)]) == 2
     assert "no graded rows; run `python -m grader autograde" in capsys.readouterr().err
-
-
-# --- overrides and the late policy, as pure functions --------------------------------------------
-
-def test_apply_overrides_to_rows():
-    rows = [Row("s001", "02_seq2seq", "seq2seq", 3.0, 20.0, "graded", "slow"),
-            Row("s002", "02_seq2seq", "seq2seq", 5.0, 20.0, "tampered", "")]
-    overrides = parse_overrides("student,assignment,notebook,score,reason\ns001,02_seq2seq,,18,regraded by hand\n")
-    changed = apply_overrides(rows, overrides)
-    assert changed[0].score == 18.0 and changed[0].status == "graded"
-    assert changed[0].detail == "score set to 18 by the instructor: regraded by hand; slow"
-    assert changed[1] == rows[1] and rows[0].score == 3.0, "pure: the input is untouched"
-    two = rows + [Row("s001", "02_seq2seq", "other", 1.0, 5.0, "graded")]
-    assert unmatched_overrides(two, overrides) == [
-        "overrides.csv: s001/02_seq2seq matches no graded row (name the notebook: the assignment has several, or none was graded)"]
-    assert unmatched_overrides(rows, [Override("s001", "02_seq2seq", "seq2seq", 1)]) == []
-
-
-def test_bad_overrides_say_where():
-    with pytest.raises(LmsError, match="line 2: score 'full' is not a number"):
-        parse_overrides("student,assignment,notebook,score,reason\ns001,02_seq2seq,seq2seq,full,\n")
-    with pytest.raises(LmsError, match="missing the column"):
-        parse_overrides("who,what\n")
-
-
-@pytest.mark.parametrize("rule, late, expected", [
-    ("zero", Lateness(True, 2, "x"), (0.0, 10.0)),
-    ("20%", Lateness(True, 5, "x"), (8.0, 2.0)),
-    ("10%/day", Lateness(True, 3, "x"), (7.0, 3.0)),
-    ("10%/day,max=25%", Lateness(True, 3, "x"), (7.5, 2.5)),
-    ("10%/day", Lateness(True, None, "flag"), (9.0, 1.0)),
-    ("zero", Lateness(False, 0, "on time"), (10.0, 0.0)),
-])
-def test_penalties(rule, late, expected):
-    score, taken, note = penalise(parse_policy(rule), 10.0, late)
-    assert (score, taken) == expected
-    assert ("raw 10" in note) == late.late
-
-
-@pytest.mark.parametrize("rule", ["", "ten percent", "150%", "10%/week", "-5%"])
-def test_bad_rules(rule):
-    with pytest.raises(LmsError, match="--late-penalty"):
-        parse_policy(rule)
 
 
 # --- the round trip without a kernel ------------------------------------------------------------
