@@ -8,9 +8,10 @@ import socket
 from pathlib import Path
 
 import nbformat
+from nbformat.v4 import new_code_cell
 
 from grader import results
-from grader.course import answers
+from grader.course import answers, cells
 from grader.course.layout import Notebook
 from grader.results import Row
 
@@ -31,6 +32,14 @@ def write_submission(root: Path, student: str, nb: Notebook, content) -> Path:
 def reference_submission(nb: Notebook, **answers_by_cell: str):
     """The released notebook filled with the reference solution (or the given answers)."""
     return answers.submission(nb, answers_by_cell or None)
+
+
+def with_cell(nb, source: str, after: str | None = None):
+    """`nb` with a code cell added after the cell `after` (a grade id), or at the end."""
+    nb = nbformat.from_dict(nb)
+    at = next((i + 1 for i, c in enumerate(nb.cells) if cells.grade_id(c) == after), len(nb.cells))
+    nb.cells.insert(at, new_code_cell(source))
+    return nb
 
 
 def read_grades_csv(out: Path) -> dict[tuple[str, str], Row]:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import read_grades_csv, require, tree_digest, write_submission
+from helpers import read_grades_csv, require, tree_digest, with_cell, write_submission
 from nbformat.v4 import new_code_cell
 
 from grader.course import answers, cells, layout
@@ -84,14 +84,6 @@ FULL = sum(cells.points(c) for c in RELEASED.cells if cells.is_test(c))
 # The tests before `run_packed`'s answer cell run before anything added after it can stop the notebook.
 BEFORE_RUN_PACKED = sum(cells.points(c) for c in RELEASED.cells[:next(
     i for i, c in enumerate(RELEASED.cells) if cells.grade_id(c) == "run_packed")] if cells.is_test(c))
-
-
-def with_cell(nb, source: str, after: str | None = None):
-    """`nb` with a code cell added after the cell `after` (a grade id), or at the end."""
-    nb = nbformat.from_dict(nb)
-    at = next((i + 1 for i, c in enumerate(nb.cells) if cells.grade_id(c) == after), len(nb.cells))
-    nb.cells.insert(at, new_code_cell(source))
-    return nb
 
 
 def edited_test_metadata(field: str, value):
@@ -253,62 +245,6 @@ def test_no_mount_and_no_control_group_is_left_behind(graded):
     assert "grader-worker-" not in mounts
     if confine.version() == "v1":
         assert not list((confine.CGROUP_ROOT / "memory" / confine.PARENT).glob("kernel-*"))
-
-
-# --- two runs at once ----------------------------------------------------------------------------
-
-HOG = '''
-import os, time
-children = 0
-for _ in range(60):
-    try:
-        if os.fork() == 0:
-            time.sleep(40)
-            os._exit(0)
-        children += 1
-    except OSError:
-        break
-print("holding", children, "processes")
-time.sleep(15)
-'''
-
-
-def test_two_runs_at_once_do_not_share_a_kernel_uid(tmp_path):
-    """Run A's student keeps dozens of processes alive; run B, started meanwhile, grades as usual."""
-    require(bwrap_problem() is None, f"bubblewrap unavailable: {bwrap_problem()}")
-    good = answers.submission(NB)
-    write_submission(tmp_path / "a", "hog", NB, with_cell(good, HOG, after="run_packed"))
-    write_submission(tmp_path / "b", "honest", NB, good)
-    first = threading.Thread(target=autograde, args=(tmp_path / "a", tmp_path / "out-a"),
-                             kwargs={"workers": 1, "timeout": 30, "assignment": [NB.assignment]}, daemon=True)
-    first.start()
-    time.sleep(8)  # run A's kernel is up and forking
-    rows = autograde(tmp_path / "b", tmp_path / "out-b", workers=1, timeout=30, assignment=[NB.assignment])
-    first.join(timeout=300)
-    assert (rows[0].status, rows[0].score) == ("graded", FULL), rows[0].detail
-
-
-def test_control_a_shared_uid_starves_the_second_kernel(tmp_path):
-    """What a uid per job index did: processes another kernel left under the same uid count against this one."""
-    require(os.geteuid() == 0, "needs root to switch uids")
-    uid = 29_999
-    hog = subprocess.Popen(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
-                            "import os, resource, time\n"
-                            "resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))\n"
-                            "for _ in range(63):\n"
-                            "    if os.fork() == 0:\n"
-                            "        time.sleep(20); os._exit(0)\n"
-                            "time.sleep(20)\n"])
-    try:
-        time.sleep(3)
-        second = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
-                                 "import os, resource\n"
-                                 "resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))\n"
-                                 "os.fork() or os._exit(0)\n"], capture_output=True, text=True, timeout=30)
-        assert second.returncode != 0 and "Resource temporarily unavailable" in second.stderr
-    finally:
-        subprocess.run(["pkill", "-KILL", "-U", str(uid)])
-        hog.wait(timeout=10)
 
 
 # --- a grading process killed mid-run --------------------------------------------------------------
