@@ -14,13 +14,13 @@ import dataclasses
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Sequence
 
 from grader.errors import LmsError
+from grader.results import Row
 
 OVERRIDES_NAME = "overrides.csv"
 COLUMNS = ("student", "assignment", "notebook", "score", "reason")
-R = TypeVar("R")  # results.Row (named, not imported: the shared vocabulary's modules stand side by side)
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def parse_overrides(text: str, source: str = OVERRIDES_NAME) -> list[Override]:
     return found
 
 
-def targets(rows: Sequence[R], override: Override) -> list[int]:
+def targets(rows: Sequence[Row], override: Override) -> list[int]:
     """Indices of the rows `override` applies to: its notebook, or the assignment's only notebook."""
     hits = [i for i, r in enumerate(rows) if r.student_id == override.student and r.assignment == override.assignment]
     if override.notebook:
@@ -80,7 +80,7 @@ def targets(rows: Sequence[R], override: Override) -> list[int]:
     return hits if len(hits) == 1 else []
 
 
-def apply_overrides(rows: Sequence[R], overrides: list[Override]) -> list[R]:
+def apply_overrides(rows: Sequence[Row], overrides: list[Override]) -> list[Row]:
     """`rows` (as results.Row, read from OUT/results) with each override's score and a note in the detail;
     the others unchanged. Called once, on rows as graded, by the one place that builds the class's grades."""
     rows = list(rows)
@@ -92,7 +92,7 @@ def apply_overrides(rows: Sequence[R], overrides: list[Override]) -> list[R]:
     return rows
 
 
-def unmatched_overrides(rows: Sequence[R], overrides: list[Override]) -> list[str]:
+def unmatched_overrides(rows: Sequence[Row], overrides: list[Override]) -> list[str]:
     """The overrides that name no row, each as a sentence (for the terminal and the report)."""
     lines = []
     for o in overrides:
