@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from devtools import REPO
 from grader import logs
-from grader.course import layout
 from grader.errors import GraderError
 
 
@@ -36,12 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("screenshots", help="the README's screenshots of the demo's report and one feedback page "
                                             "(run `make demo` first)")
     p.add_argument("--out", default="demo/out", metavar="OUT", help="the demo's output folder")
-    p.add_argument("--dest", default=str(layout.ROOT / "docs" / "screenshots"), metavar="DIR")
+    p.add_argument("--dest", default=str(REPO / "docs" / "screenshots"), metavar="DIR")
     p.set_defaults(func=cmd_screenshots)
 
     p = sub.add_parser("bench", help="grading throughput vs plain execution and stock nbgrader (writes BENCHMARKS.md)")
     p.add_argument("--students", type=int, default=12, metavar="N")
-    p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
+    p.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--sandbox", choices=("auto", "bwrap", "none"), default="auto")
     p.add_argument("--keep", action="store_true", help="keep the synthetic class and outputs")
     p.set_defaults(func=cmd_bench)

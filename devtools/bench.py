@@ -30,6 +30,7 @@ from pathlib import Path
 
 import nbformat
 
+from devtools import REPO
 from grader.course import answers, layout
 from grader.course.layout import Notebook
 
@@ -233,7 +234,7 @@ def markdown(f: Figures, students: int) -> str:
     return "\n".join(lines)
 
 
-def bench(students: int, output: Path = layout.ROOT / "BENCHMARKS.md", sandbox: str = "auto",
+def bench(students: int, output: Path = REPO / "BENCHMARKS.md", sandbox: str = "auto",
           keep: bool = False) -> Figures:
     """Run the benchmark and write its figures to `output`."""
     workdir = Path(tempfile.mkdtemp(prefix="grader-bench-"))

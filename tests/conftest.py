@@ -14,6 +14,8 @@ from grader.course import answers, layout
 from grader.results import Row, load_all
 from grader.run.autograde import autograde
 
+# The course folder of every test: this repository's, wherever pytest was started.
+layout.use_course(Path(__file__).resolve().parents[1])
 NOTEBOOKS = layout.available()
 
 
@@ -79,7 +81,7 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
 def demo_run(tmp_path_factory) -> Path:
     """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does."""
     out = tmp_path_factory.mktemp("demo") / "out"
-    autograde(layout.DEMO_SUBMISSIONS, out, timeout=20)
+    autograde(layout.course().demo_submissions, out, timeout=20)
     return out
 
 
@@ -129,7 +131,7 @@ def prepared_course():
     """The course prepared for every released notebook (cached across runs in .cache)."""
     from grader.course.prepared import cached_course
 
-    return cached_course(layout.CACHE, layout.available())
+    return cached_course(layout.course().private_cache(), layout.available())
 
 
 @pytest.fixture(scope="session")

@@ -186,7 +186,7 @@ def test_running_again_replaces_previous_results(graded, tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=layout.ROOT)
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=layout.course().root)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -205,7 +205,7 @@ def test_grading_that_cannot_proceed_exits_non_zero_with_one_clear_line(tmp_path
 
 def test_stale_release_stops_grading(tmp_path, monkeypatch):
     stale = tmp_path / "notebooks"
-    shutil.copytree(layout.NOTEBOOKS, stale)
+    shutil.copytree(layout.course().notebooks, stale)
     path = stale / NB.assignment / NB.filename
     path.write_text(path.read_text().replace("Assignment 1", "Assignment One"))
     monkeypatch.setattr(layout, "NOTEBOOKS", stale)

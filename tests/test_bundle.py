@@ -31,7 +31,7 @@ def clean_env(home: Path, venv: Path | None = None) -> dict[str, str]:
     """This process's environment without its venv, Jupyter or nbgrader settings; `venv` activated if given."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("JUPYTER", "NBGRADER", "PYTHON", "VIRTUAL_ENV", "IPYTHON"))}
-    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(str(layout.ROOT))]
+    path = [p for p in env.get("PATH", "").split(os.pathsep) if p and not p.startswith(str(layout.course().root))]
     if venv is not None:
         path.insert(0, str(venv / "bin"))
         env["VIRTUAL_ENV"] = str(venv)
