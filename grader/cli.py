@@ -35,7 +35,7 @@ def print_table(rows) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
-CLUSTER_EXTRA = "pip install 'seqmodels-course[cluster]'"
+CLUSTER_EXTRA = "pip install -c constraints.txt 'seqmodels-course[cluster]'"  # in the course folder: locked versions
 
 
 def require_dask() -> None:
@@ -45,8 +45,8 @@ def require_dask() -> None:
     missing = [name for name in ("dask", "distributed") if importlib.util.find_spec(name) is None]
     if missing:
         raise GraderError(f"--scheduler grades on a Dask cluster, and {' and '.join(missing)} "
-                          f"{'is' if len(missing) == 1 else 'are'} not installed here: {CLUSTER_EXTRA} "
-                          "(in the course repository, `make` installs it)")
+                          f"{'is' if len(missing) == 1 else 'are'} not installed here: in the course folder, {CLUSTER_EXTRA} "
+                          "(in the course's repository, `make` installs it)")
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:

@@ -63,7 +63,7 @@ def test_scheduler_without_dask_says_how_to_install_it(monkeypatch, tmp_path, ca
     (tmp_path / "subs").mkdir()
     assert cli.main(["autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "out"), "--scheduler", "local"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: --scheduler grades on a Dask cluster") and "pip install 'seqmodels-course[cluster]'" in err
+    assert err.startswith("error: --scheduler grades on a Dask cluster") and "pip install -c constraints.txt 'seqmodels-course[cluster]'" in err
     assert not (tmp_path / "out").exists()
     monkeypatch.setattr(importlib.util, "find_spec", real)
     cli.require_dask()  # the control: with Dask installed (make installs the extra), nothing to say
