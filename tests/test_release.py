@@ -83,6 +83,19 @@ def test_release_is_deterministic(generated, released, tmp_path):
     assert (root / "dist" / f"{ASSIGNMENTS[0]}.zip").read_bytes() == b.read_bytes()
 
 
+def test_each_released_folder_holds_what_its_bundle_holds():
+    """notebooks/<assignment>/ is the released notebook and the assignment folder's other files, byte for byte, and
+    nothing else (what Jupyter leaves there aside)."""
+    for assignment in ASSIGNMENTS:
+        folder = layout.course().notebooks / assignment
+        have = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file() and not any(part in layout.IGNORED_NAMES for part in p.parts)}
+        source = layout.course().solutions / assignment
+        want = {p.relative_to(source).as_posix(): p.read_bytes() for p in layout.student_files(assignment)}
+        want |= {nb.filename: nb.released.read_bytes() for nb in layout.notebooks_of(assignment)}
+        assert have == want, f"run `python -m grader release --assignment {assignment}`"
+
+
 def test_released_notebooks_carry_no_outputs():
     for nb in NOTEBOOKS:
         for cell in nbformat.read(nb.released, as_version=4).cells:
