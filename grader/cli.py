@@ -35,7 +35,10 @@ def print_table(rows) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
-CLUSTER_EXTRA = "pip install -c constraints.txt 'seqmodels-course[cluster]'"  # in the course folder: locked versions
+# Run in the course folder, so that the lock holds Dask to the versions the course was tested with.
+CLUSTER_EXTRA = "pip install -c constraints.txt 'seqmodels-course[cluster]'"
+COURSE_HELP = ("the course folder (solutions/, notebooks/, demo/, the cache); default: the working directory, "
+               "never where the grader is installed")
 
 
 def require_dask() -> None:
@@ -44,9 +47,9 @@ def require_dask() -> None:
 
     missing = [name for name in ("dask", "distributed") if importlib.util.find_spec(name) is None]
     if missing:
-        raise GraderError(f"--scheduler grades on a Dask cluster, and {' and '.join(missing)} "
-                          f"{'is' if len(missing) == 1 else 'are'} not installed here: in the course folder, {CLUSTER_EXTRA} "
-                          "(in the course's repository, `make` installs it)")
+        verb = "is" if len(missing) == 1 else "are"
+        raise GraderError(f"--scheduler grades on a Dask cluster, and {' and '.join(missing)} {verb} not installed "
+                          f"here: in the course folder, {CLUSTER_EXTRA} (in the course's repository, `make` does it)")
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
@@ -100,7 +103,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.rebuild or not course.demo_submissions.exists():
         rebuild()
         write_canvas_exports()  # demo/canvas: the same class as Canvas exports it
-        print(f"wrote sample submissions to {course.shown(course.demo_submissions)} and {course.shown(course.demo_canvas)}")
+        print(f"wrote sample submissions to {course.shown(course.demo_submissions)} and "
+              f"{course.shown(course.demo_canvas)}")
     out = Path(args.out) if args.out is not None else course.root / "demo" / "out"
     rows = round_trip(out, timeout=args.timeout, workers=args.workers, assignments=args.assignment)
     print_table(rows)
@@ -167,8 +171,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=120, metavar="SECONDS", help="per-cell time limit")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("lab", parents=[common], help="JupyterLab as students see it (Validate button, no instructor panels); "
-                                   "other options go to jupyter lab")
+    p = sub.add_parser("lab", parents=[common], help="JupyterLab as students see it (Validate button, no instructor "
+                                                      "panels); other options go to jupyter lab")
     p.add_argument("root", nargs="?", default=None, metavar="DIR", help="default: notebooks/ in the course folder")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--no-browser", action="store_true")
@@ -177,10 +181,6 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.lms.commands import add_commands  # collect, export: the LMS round trip
     add_commands(sub)
     return parser
-
-
-COURSE_HELP = ("the course folder (solutions/, notebooks/, demo/, the cache); default: the working directory, "
-               "never where the grader is installed")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -225,7 +225,6 @@ def student_readme(texts: dict[Notebook, str], given: list[GivenAnswers]) -> str
     commands = [f"`nbgrader validate {nb.filename}`" for nb in texts]
     template = string.Template(layout.STUDENT_README.read_text())
     return template.substitute(
-        title=(title_of(next(iter(texts.values()))) if len(texts) == 1 else "your notebooks"),
         contents=f"This bundle holds {heading}, in `notebooks/`:\n\n{contents}\n{notes}",
         validate=commands[0] + (f" ({', '.join(commands[1:])})" if len(commands) > 1 else ""),
         example=next(iter(texts)).filename)
