@@ -33,9 +33,11 @@ def autograde_preprocessors() -> list:
     return [GradedExecute if step is Execute else step for step in default]
 
 
-def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts) -> Config:
+def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts,
+                     template=None) -> Config:
     """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
-    kernel under `uid`, and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
+    kernel under `uid` (forked from the worker's `template`; None: started fresh), and the worker's trusted kernel
+    that runs the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
@@ -52,13 +54,14 @@ def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, 
     c.SandboxedKernelManager.run_dir = str(run_dir)
     c.SandboxedKernelManager.uid = uid
     c.SandboxedKernelManager.threads = settings.threads
+    c.SandboxedKernelManager.template = template
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_IGNORED
     return c
 
 
 def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.NotebookNode, job_dir: Path,
-                  settings: Settings, uid: int, trusted=None) -> tuple[CourseFolder, dict]:
+                  settings: Settings, uid: int, trusted=None, template=None) -> tuple[CourseFolder, dict]:
     """nbgrader autograde of `nb` in a private copy of the course under `job_dir`: (that copy, the record)."""
     private = course.copy_for(notebook, job_dir / "course")
     submitted = private.submitted(notebook)
@@ -67,7 +70,7 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook))
+    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), template)
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})

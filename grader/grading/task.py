@@ -29,6 +29,7 @@ from grader.pages.feedback import error_page, feedback_page, notice_page
 from grader.results import CellResult, Row
 
 log = logging.getLogger(__name__)
+TEMPLATE_RETRIES = 1  # a notebook whose kernel template died under it is graded once more, as for a dead worker
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def grade(submission: Submission, course: PreparedCourse, settings: Settings, wo
 
 def _grade_content(submission, course, settings, worker, facts, row) -> Result:
     notebook = submission.notebook
-    job_dir = worker.job_dir(submission.key)
+    jobs = [worker.job_dir(submission.key)]  # one more for each try the kernel template's death costs
     timings: dict[str, float] = {}
     try:
         try:
@@ -133,9 +134,24 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         scan = scan_answers(fixed.nb)
         t0 = time.monotonic()
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
-        with worker.kernel_uid() as uid:
-            private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
+        for _ in range(TEMPLATE_RETRIES + 1):
+            template = worker.kernel_template(settings.threads, course.sources()) if settings.fork else None
+            with worker.kernel_uid() as uid:
+                try:
+                    private, record = run_autograde(course, notebook, fixed.nb, jobs[-1], settings, uid, trusted,
+                                                    template)
+                except Exception:
+                    if template is None or template.alive():
+                        raise
+            if template is None or template.alive():
+                break
+            log.warning("the kernel template died while %s was graded", submission.key)
+            jobs.append(worker.job_dir(submission.key))
+        else:
+            return error_result(submission, course, f"the kernel template died {TEMPLATE_RETRIES + 1} times while "
+                                                    "this notebook was graded")
         timings["autograde"] = time.monotonic() - t0
+        timings.update(record.get("timings", {}))
         cells = cell_results(facts, gradebook_scores(private, notebook))
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
@@ -155,4 +171,5 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
                             traceback.format_exc())
     finally:
         if not settings.keep_scratch:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            for job_dir in jobs:
+                shutil.rmtree(job_dir, ignore_errors=True)

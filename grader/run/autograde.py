@@ -26,7 +26,7 @@ from grader.grading.integrity import reference_objects
 from grader.grading.submissions import Found, InvalidNotebook, locate, read_submitted, students_in
 from grader.grading.settings import Settings
 from grader.grading.task import Result, Submission, grade
-from grader.kernel import confine
+from grader.kernel import confine, forked
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
 from grader.lms.grades import class_grades
@@ -95,10 +95,11 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
 
 
 def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning: str | None, threads: int,
-                 keep_scratch: bool, split: bool = True) -> Settings:
+                 keep_scratch: bool, split: bool = True, kernels: str = "auto") -> Settings:
     """How every notebook of this run is graded."""
+    fork, kernel_start = forked.resolve(kernels, mode)
     return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode, threads, warning, keep_scratch,
-                    reference_objects(layout.course().private_cache()), split)
+                    reference_objects(layout.course().private_cache()), split, fork, kernel_start)
 
 
 def cluster_session(scheduler):
@@ -136,7 +137,8 @@ def write_class_outputs(out: Path, submissions: Path, collected, settings: Setti
                       settings.sandbox_warning,
                       settings=sections.run_settings(settings.timeout, settings.sandbox,
                                                      notebook_timeout=settings.notebook_timeout,
-                                                     confinement=confine.description()),
+                                                     confinement=confine.description(),
+                                                     kernel_start=settings.kernel_start),
                       similarity=of_submissions(submissions, layout.available()))
     return rows
 
@@ -144,8 +146,11 @@ def write_class_outputs(out: Path, submissions: Path, collected, settings: Setti
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
               notebook_timeout: int | None = None, assignment: list[str] | None = None,
               student: list[str] | None = None, sandbox: str = "auto", keep_scratch: bool = False,
-              progress_stream=None, split: bool = True, scheduler=None) -> list[Row]:
+              progress_stream=None, split: bool = True, scheduler=None, kernels: str = "auto") -> list[Row]:
     """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
+
+    `kernels`: `fork` student kernels from a warm template per worker, start each `fresh`, or `auto` (fork
+    where it works: root, the bubblewrap sandbox, a Linux kernel with open_tree).
 
     `scheduler` (an address, `local`, or a Dask cluster object) grades on a Dask cluster, with `workers`
     the most notebooks in flight; without it, `workers` local processes grade.
@@ -166,7 +171,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
         threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // local_workers)
-        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split)
+        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split, kernels)
         results.clear(out, student, assignment)
         results.save_unplaced(out, unplaced, students)
         progress = Progress(len(found), progress_stream)
