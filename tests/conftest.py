@@ -1,4 +1,7 @@
-"""Shared fixtures: the course's notebooks, and one autograde run over every catalogued answer."""
+"""Shared fixtures: the course's notebooks, and one autograde run over every catalogued answer; and how the suite
+is spread over processes (pytest-xdist, `make test`): every test that shares an expensive fixture runs in one
+process, so that the fixture is built once.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +20,71 @@ from grader.run.autograde import autograde
 # The course folder of every test: this repository's, wherever pytest was started.
 layout.use_course(Path(__file__).resolve().parents[1])
 NOTEBOOKS = layout.available()
+# Session fixtures that cost a grading run or a browser: the tests using one (or one another's) share a process.
+SHARED = {"catalogue_run", "demo_run", "catalogue_scores", "chromium"}
+# The longest groups, longest first: each starts as soon as a process is free, so that none of them is left to
+# run alone at the end (`make test` passes --no-loadscope-reorder: the order here is the order of the run).
+LONGEST_FIRST = []
+
+
+def pytest_sessionstart(session) -> None:
+    """Prepare the course and the clean kernel's picture once, before any test process reads them."""
+    if not hasattr(session.config, "workerinput"):  # the main process (or the only one)
+        from grader.course.prepared import cached_course
+        from grader.grading.integrity import reference_objects
+
+        cached_course(layout.course().private_cache(), layout.available())
+        reference_objects(layout.course().private_cache())
+
+
+def shared_fixtures(item) -> set[str]:
+    """What `item` shares with other tests: the expensive session fixtures it uses (directly or through another
+    fixture), and the module-scoped fixtures of its own module that it uses."""
+    info = getattr(item, "_fixtureinfo", None)
+    if info is None:
+        return set()
+    found = set()
+    for name in info.names_closure:
+        defs = info.name2fixturedefs.get(name) or []
+        if name in SHARED:
+            found.add(name)
+        elif defs and defs[-1].scope == "module" and defs[-1].baseid:
+            found.add(f"{item.module.__name__}.{name}")
+    return found
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Put tests that share an expensive fixture in one xdist group (groups that share a fixture merge), unless
+    a test names its group itself (`@pytest.mark.xdist_group("name")`)."""
+    parent: dict[str, str] = {}
+
+    def root(name: str) -> str:
+        while parent.setdefault(name, name) != name:
+            name = parent[name]
+        return name
+
+    uses = {}
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        shared = sorted(shared_fixtures(item))
+        uses[item] = shared
+        for other in shared[1:]:
+            parent[root(other)] = root(shared[0])
+    for item, shared in uses.items():
+        if shared:
+            item.add_marker(pytest.mark.xdist_group(root(shared[0])))
+    items.sort(key=run_order)
+
+
+def run_order(item) -> tuple[int, int]:
+    """Where `item` goes in the run: the longest groups first, then the other slow tests, the fast ones last (they
+    fill the gaps at the end)."""
+    marker = item.get_closest_marker("xdist_group")
+    group = marker.args[0] if marker else ""
+    if group in LONGEST_FIRST:
+        return (0, LONGEST_FIRST.index(group))
+    return (1 if item.get_closest_marker("slow") else 2, 0)
 
 
 @pytest.fixture(scope="session", params=NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
