@@ -388,7 +388,14 @@ def markdown(f: Figures, students: int) -> str:
         lines.append(f"| ours (forked) on a Dask `LocalCluster`, {f.cores} single-threaded worker processes, one run | "
                      f"{f.seconds('dask'):.1f} | **{f.seconds('dask') / all_cores('fork'):.2f}x the local pool** "
                      f"(cluster start-up included) | {f.loads('dask')} |")
+    forked_ratio, forked_speedup = all_cores("fork") / f.limit, anchor / all_cores("fork")
+    verdict = lambda met: "met" if met else "**not met**"  # noqa: E731
     lines += [
+        "",
+        f"Targets, forked with {f.cores} workers: at most 1.0x the limit: **{forked_ratio:.2f}x**, "
+        f"{verdict(forked_ratio <= 1.0)} (stretch 0.8x: {verdict(forked_ratio <= 0.8)}); at least 2.5x faster than "
+        f"stock nbgrader: **{forked_speedup:.2f}x**, {verdict(forked_speedup >= 2.5)} (stretch 3x: "
+        f"{verdict(forked_speedup >= 3.0)}).",
         "",
         f"Forking: {f.forked}. Forking instead of a fresh start makes grading "
         f"**{all_cores('fresh') / all_cores('fork'):.2f}x** faster with {f.cores} workers "
