@@ -1,0 +1,126 @@
+"""`python -m devtools notebook-time`: how long a notebook takes in full while another one runs beside it.
+
+The course promises that each notebook runs top to bottom on a laptop CPU in about a minute and a half,
+and a student's laptop is rarely idle. This runs one notebook as a student runs it (not in grading mode)
+while another notebook of the course runs beside it for the whole time (started with it, and started
+again whenever it finishes), a few times, and writes the median into its own section of BENCHMARKS.md,
+with the machine's load average before and after each run: on a shared machine the load says what else
+was running.
+"""
+
+from __future__ import annotations
+
+import datetime
+import multiprocessing
+import os
+import platform
+import re
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from grader.course import layout
+from grader.course.layout import Notebook
+
+SECTION = "notebook-time"
+
+
+def run_in_full(source: Path, folder: Path, timeout: int = 300) -> tuple[nbformat.NotebookNode, float]:
+    """The notebook executed top to bottom in `folder` as a student runs it (not in grading mode), and its seconds."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(source, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
+    start = time.monotonic()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute(env=env)
+    return nb, time.monotonic() - start
+
+
+def _keep_running(source: str) -> None:
+    """Run a notebook again and again until this process is killed (its kernel then exits with it)."""
+    with tempfile.TemporaryDirectory(prefix="notebook-time-beside-") as folder:
+        while True:
+            run_in_full(Path(source), Path(folder))
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    load_before: float  # one-minute load average
+    load_after: float
+
+
+def measure(notebook: Notebook, beside: Notebook, repeats: int = 3) -> list[Run]:
+    """`notebook` run in full `repeats` times, each time with `beside` running in a loop next to it."""
+    spawn = multiprocessing.get_context("spawn")
+    runs = []
+    for _ in range(repeats):
+        load_before = os.getloadavg()[0]
+        neighbour = spawn.Process(target=_keep_running, args=(str(beside.source),), daemon=True)
+        neighbour.start()
+        try:
+            with tempfile.TemporaryDirectory(prefix="notebook-time-") as folder:
+                _, seconds = run_in_full(notebook.source, Path(folder))
+        finally:
+            neighbour.kill()
+            neighbour.join()
+        runs.append(Run(seconds, load_before, os.getloadavg()[0]))
+        time.sleep(2)  # the neighbour's kernel notices its parent is gone within a second, and exits
+    return runs
+
+
+def markdown(notebook: Notebook, beside: Notebook, runs: list[Run]) -> str:
+    """The section of BENCHMARKS.md."""
+    from importlib.metadata import version
+
+    from devtools.bench import machine
+
+    median = statistics.median(r.seconds for r in runs)
+    lines = [
+        "# Notebook run time",
+        "",
+        f"Measured by `make bench-notebook` (`python -m devtools notebook-time`) on {datetime.date.today().isoformat()}: "
+        f"{os.cpu_count()} cores ({machine()}), Python {platform.python_version()}, torch {version('torch')}. "
+        f"`{notebook.key}` run in full (as a student runs it, not in grading mode) with `{beside.key}` running "
+        "beside it the whole time (started with it and started again whenever it finished), "
+        f"{len(runs)} times; wall-clock seconds of nbclient's `execute()`, kernel start and shutdown included.",
+        "",
+        "| run | seconds | load average before | after |",
+        "| ---: | ---: | ---: | ---: |",
+        *[f"| {i} | {r.seconds:.1f} | {r.load_before:.2f} | {r.load_after:.2f} |" for i, r in enumerate(runs, 1)],
+        "",
+        f"**Median: {median:.1f} s.** The load average counts every runnable process on the machine (the two "
+        "notebooks alone make about 2): above that, other work shared the cores.",
+    ]
+    return "\n".join(lines)
+
+
+def _markers(name: str) -> tuple[str, str]:
+    return f"<!-- section: {name} -->", f"<!-- end: {name} -->"
+
+
+def sections(text: str) -> dict[str, str]:
+    """The marked sections of BENCHMARKS.md, each with its markers, by name."""
+    found = re.finditer(r"<!-- section: (?P<name>[\w-]+) -->\n.*?<!-- end: (?P=name) -->\n?", text, re.S)
+    return {m["name"]: m[0] for m in found}
+
+
+def write_section(path: Path, name: str, body: str) -> None:
+    """Put `body` into the section `name` of the file at `path` (appended when the file has none yet)."""
+    begin, end = _markers(name)
+    block = f"{begin}\n{body.strip()}\n{end}\n"
+    text = path.read_text() if path.exists() else ""
+    old = sections(text).get(name)
+    path.write_text(text.replace(old, block) if old else text.rstrip("\n") + ("\n\n" if text else "") + block)
+
+
+def notebook_time(notebook: Notebook, beside: Notebook, repeats: int,
+                  output: Path = layout.ROOT / "BENCHMARKS.md") -> list[Run]:
+    """Measure and write the section of BENCHMARKS.md."""
+    runs = measure(notebook, beside, repeats)
+    write_section(output, SECTION, markdown(notebook, beside, runs))
+    return runs
