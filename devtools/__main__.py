@@ -29,16 +29,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_notebook_time(args: argparse.Namespace) -> int:
-    from devtools.notebook_time import notebook_time
+    from devtools.notebook_time import median, notebook_time
 
     known = {nb.name: nb for nb in layout.available()} | {nb.assignment: nb for nb in layout.available()}
     unknown = [n for n in (args.notebook, args.beside) if n not in known]
     if unknown:
         raise GraderError(f"unknown notebook {unknown[0]!r}; the course has: {', '.join(nb.name for nb in layout.available())}")
-    runs = notebook_time(known[args.notebook], known[args.beside], args.repeats, Path(args.output))
-    seconds = sorted(r.seconds for r in runs)
-    print(f"{args.notebook} beside {args.beside}: {', '.join(f'{s:.1f}' for s in seconds)} s "
-          f"(median {seconds[len(seconds) // 2]:.1f} s); wrote {args.output}")
+    compare = Path(args.compare) if args.compare else None
+    if compare and not compare.is_file():
+        raise GraderError(f"--compare {args.compare}: no such notebook")
+    runs = notebook_time(known[args.notebook], known[args.beside], args.repeats, Path(args.output), compare,
+                         args.compare_label)
+    for version in dict.fromkeys(r.version for r in runs):
+        seconds = [f"{r.seconds:.1f}" for r in runs if r.version == version]
+        print(f"{args.notebook} ({version}) beside {args.beside}: {', '.join(seconds)} s (median {median(runs, version):.1f} s)")
+    print(f"wrote {args.output}")
     return 0
 
 
@@ -65,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebook", default="attention", metavar="NAME", help="the notebook timed (name or assignment)")
     p.add_argument("--beside", default="seq2seq", metavar="NAME", help="the notebook kept running beside it")
     p.add_argument("--repeats", type=int, default=3, metavar="N")
+    p.add_argument("--compare", metavar="FILE", help="another version of the notebook, timed in turns with it "
+                                                      "(e.g. `git show main:solutions/...` saved to a file)")
+    p.add_argument("--compare-label", metavar="TEXT", help="how BENCHMARKS.md names that version")
     p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
     p.set_defaults(func=cmd_notebook_time)
     return parser

@@ -49,37 +49,44 @@ def _keep_running(source: str) -> None:
 
 @dataclass(frozen=True)
 class Run:
+    version: str  # which file was timed: "this" or the one compared with
     seconds: float
     load_before: float  # one-minute load average
     load_after: float
 
 
-def measure(notebook: Notebook, beside: Notebook, repeats: int = 3) -> list[Run]:
-    """`notebook` run in full `repeats` times, each time with `beside` running in a loop next to it."""
+def measure(versions: dict[str, Path], beside: Notebook, repeats: int = 3) -> list[Run]:
+    """Each notebook file in `versions` run in full `repeats` times, the versions taking turns, each run with
+    `beside` running in a loop next to it (so that a busy moment of the machine weighs on all of them alike)."""
     spawn = multiprocessing.get_context("spawn")
     runs = []
     for _ in range(repeats):
-        load_before = os.getloadavg()[0]
-        neighbour = spawn.Process(target=_keep_running, args=(str(beside.source),), daemon=True)
-        neighbour.start()
-        try:
-            with tempfile.TemporaryDirectory(prefix="notebook-time-") as folder:
-                _, seconds = run_in_full(notebook.source, Path(folder))
-        finally:
-            neighbour.kill()
-            neighbour.join()
-        runs.append(Run(seconds, load_before, os.getloadavg()[0]))
-        time.sleep(2)  # the neighbour's kernel notices its parent is gone within a second, and exits
+        for version, source in versions.items():
+            load_before = os.getloadavg()[0]
+            neighbour = spawn.Process(target=_keep_running, args=(str(beside.source),), daemon=True)
+            neighbour.start()
+            try:
+                with tempfile.TemporaryDirectory(prefix="notebook-time-") as folder:
+                    _, seconds = run_in_full(source, Path(folder))
+            finally:
+                neighbour.kill()
+                neighbour.join()
+            runs.append(Run(version, seconds, load_before, os.getloadavg()[0]))
+            time.sleep(2)  # the neighbour's kernel notices its parent is gone within a second, and exits
     return runs
 
 
-def markdown(notebook: Notebook, beside: Notebook, runs: list[Run]) -> str:
+def median(runs: list[Run], version: str = "this") -> float:
+    return statistics.median(r.seconds for r in runs if r.version == version)
+
+
+def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: str | None = None) -> str:
     """The section of BENCHMARKS.md."""
     from importlib.metadata import version
 
     from devtools.bench import machine
 
-    median = statistics.median(r.seconds for r in runs)
+    repeats = sum(r.version == "this" for r in runs)
     lines = [
         "# Notebook run time",
         "",
@@ -87,14 +94,22 @@ def markdown(notebook: Notebook, beside: Notebook, runs: list[Run]) -> str:
         f"{os.cpu_count()} cores ({machine()}), Python {platform.python_version()}, torch {version('torch')}. "
         f"`{notebook.key}` run in full (as a student runs it, not in grading mode) with `{beside.key}` running "
         "beside it the whole time (started with it and started again whenever it finished), "
-        f"{len(runs)} times; wall-clock seconds of nbclient's `execute()`, kernel start and shutdown included.",
+        f"{repeats} times; wall-clock seconds of nbclient's `execute()`, kernel start and shutdown included.",
+    ]
+    if compared:
+        lines += ["", f"Compared in the same run with {compared} (\"before\"): the two took turns, each beside the same "
+                  "neighbour."]
+    lines += [
         "",
-        "| run | seconds | load average before | after |",
-        "| ---: | ---: | ---: | ---: |",
-        *[f"| {i} | {r.seconds:.1f} | {r.load_before:.2f} | {r.load_after:.2f} |" for i, r in enumerate(runs, 1)],
+        "| run | notebook | seconds | load average before | after |",
+        "| ---: | --- | ---: | ---: | ---: |",
+        *[f"| {i} | {'this' if r.version == 'this' else 'before'} | {r.seconds:.1f} | {r.load_before:.2f} | "
+          f"{r.load_after:.2f} |" for i, r in enumerate(runs, 1)],
         "",
-        f"**Median: {median:.1f} s.** The load average counts every runnable process on the machine (the two "
-        "notebooks alone make about 2): above that, other work shared the cores.",
+        f"**Median: {median(runs):.1f} s**"
+        + (f" (before: {median(runs, 'before'):.1f} s)." if compared else ".")
+        + " The load average counts every runnable process on the machine (the two notebooks alone make about "
+        "2): above that, other work shared the cores.",
     ]
     return "\n".join(lines)
 
@@ -118,9 +133,10 @@ def write_section(path: Path, name: str, body: str) -> None:
     path.write_text(text.replace(old, block) if old else text.rstrip("\n") + ("\n\n" if text else "") + block)
 
 
-def notebook_time(notebook: Notebook, beside: Notebook, repeats: int,
-                  output: Path = layout.ROOT / "BENCHMARKS.md") -> list[Run]:
-    """Measure and write the section of BENCHMARKS.md."""
-    runs = measure(notebook, beside, repeats)
-    write_section(output, SECTION, markdown(notebook, beside, runs))
+def notebook_time(notebook: Notebook, beside: Notebook, repeats: int, output: Path = layout.ROOT / "BENCHMARKS.md",
+                  compare: Path | None = None, compared: str | None = None) -> list[Run]:
+    """Measure (beside `compare`, another version of the notebook, when given) and write the section of BENCHMARKS.md."""
+    versions = {"this": notebook.source} | ({"before": compare} if compare else {})
+    runs = measure(versions, beside, repeats)
+    write_section(output, SECTION, markdown(notebook, beside, runs, compared or (str(compare) if compare else None)))
     return runs

@@ -65,7 +65,8 @@ BEFORE = {
                                       '`scores`.'],
     ("attention", "AdditiveAttention"): ["`torch.bmm(weights.unsqueeze(1), keys)` is the batched\nweighted sum"],
     ("attention", "AttentionSeq2Seq"): [
-        "`pad_packed_sequence(outputs, batch_first=True,\n  total_length=src.size(1))` turns it back",
+        "which `pad_packed_sequence(outputs, batch_first=True,\n  total_length=src.size(1))` turns back into "
+        "`[B, S, H]`",
         "with the state from *before* this step as the query\n  (`hidden[-1]`, `[B, H]`)",
         "outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.size(1))",
     ],
