@@ -14,7 +14,6 @@ import datetime
 import multiprocessing
 import os
 import platform
-import re
 import statistics
 import tempfile
 import time
@@ -23,6 +22,7 @@ from pathlib import Path
 
 import nbformat
 
+from devtools.benchfile import machine, write_section
 from grader.course import layout
 from grader.course.layout import Notebook
 
@@ -84,8 +84,6 @@ def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: st
     """The section of BENCHMARKS.md."""
     from importlib.metadata import version
 
-    from devtools.bench import machine
-
     repeats = sum(r.version == "this" for r in runs)
     lines = [
         "# Notebook run time",
@@ -112,25 +110,6 @@ def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: st
         "2): above that, other work shared the cores.",
     ]
     return "\n".join(lines)
-
-
-def _markers(name: str) -> tuple[str, str]:
-    return f"<!-- section: {name} -->", f"<!-- end: {name} -->"
-
-
-def sections(text: str) -> dict[str, str]:
-    """The marked sections of BENCHMARKS.md, each with its markers, by name."""
-    found = re.finditer(r"<!-- section: (?P<name>[\w-]+) -->\n.*?<!-- end: (?P=name) -->\n?", text, re.S)
-    return {m["name"]: m[0] for m in found}
-
-
-def write_section(path: Path, name: str, body: str) -> None:
-    """Put `body` into the section `name` of the file at `path` (appended when the file has none yet)."""
-    begin, end = _markers(name)
-    block = f"{begin}\n{body.strip()}\n{end}\n"
-    text = path.read_text() if path.exists() else ""
-    old = sections(text).get(name)
-    path.write_text(text.replace(old, block) if old else text.rstrip("\n") + ("\n\n" if text else "") + block)
 
 
 def notebook_time(notebook: Notebook, beside: Notebook, repeats: int, output: Path = layout.ROOT / "BENCHMARKS.md",

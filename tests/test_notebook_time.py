@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from devtools.notebook_time import sections, write_section
+from devtools.benchfile import sections, write_section
 
 
 def test_a_section_is_appended_then_replaced_and_the_rest_kept(tmp_path):
