@@ -42,7 +42,8 @@ def cmd_notebook_time(args: argparse.Namespace) -> int:
                          args.compare_label)
     for version in dict.fromkeys(r.version for r in runs):
         seconds = [f"{r.seconds:.1f}" for r in runs if r.version == version]
-        print(f"{args.notebook} ({version}) beside {args.beside}: {', '.join(seconds)} s (median {median(runs, version):.1f} s)")
+        print(f"{args.notebook} ({version}) beside {args.beside}: {', '.join(seconds)} s (median {median(runs, version):.1f} s, "
+              f"kernel CPU {median(runs, version, cpu=True):.1f} s)")
     print(f"wrote {args.output}")
     return 0
 

@@ -14,6 +14,7 @@ import datetime
 import multiprocessing
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -51,6 +52,7 @@ def _keep_running(source: str) -> None:
 class Run:
     version: str  # which file was timed: "this" or the one compared with
     seconds: float
+    cpu_seconds: float  # user and system time of the notebook's own kernel
     load_before: float  # one-minute load average
     load_after: float
 
@@ -66,18 +68,26 @@ def measure(versions: dict[str, Path], beside: Notebook, repeats: int = 3) -> li
             neighbour = spawn.Process(target=_keep_running, args=(str(beside.source),), daemon=True)
             neighbour.start()
             try:
+                used = _children_cpu()
                 with tempfile.TemporaryDirectory(prefix="notebook-time-") as folder:
                     _, seconds = run_in_full(source, Path(folder))
+                used = _children_cpu() - used  # the kernel, reaped when it shut down (the neighbour runs on)
             finally:
                 neighbour.kill()
                 neighbour.join()
-            runs.append(Run(version, seconds, load_before, os.getloadavg()[0]))
+            runs.append(Run(version, seconds, used, load_before, os.getloadavg()[0]))
             time.sleep(2)  # the neighbour's kernel notices its parent is gone within a second, and exits
     return runs
 
 
-def median(runs: list[Run], version: str = "this") -> float:
-    return statistics.median(r.seconds for r in runs if r.version == version)
+def _children_cpu() -> float:
+    """User and system seconds of this process's children that have exited and been waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def median(runs: list[Run], version: str = "this", cpu: bool = False) -> float:
+    return statistics.median(r.cpu_seconds if cpu else r.seconds for r in runs if r.version == version)
 
 
 def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: str | None = None) -> str:
@@ -99,15 +109,19 @@ def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: st
                   "neighbour."]
     lines += [
         "",
-        "| run | notebook | seconds | load average before | after |",
-        "| ---: | --- | ---: | ---: | ---: |",
-        *[f"| {i} | {'this' if r.version == 'this' else 'before'} | {r.seconds:.1f} | {r.load_before:.2f} | "
-          f"{r.load_after:.2f} |" for i, r in enumerate(runs, 1)],
+        "| run | notebook | seconds | kernel CPU seconds | load average before | after |",
+        "| ---: | --- | ---: | ---: | ---: | ---: |",
+        *[f"| {i} | {'this' if r.version == 'this' else 'before'} | {r.seconds:.1f} | {r.cpu_seconds:.1f} | "
+          f"{r.load_before:.2f} | {r.load_after:.2f} |" for i, r in enumerate(runs, 1)],
         "",
-        f"**Median: {median(runs):.1f} s**"
-        + (f" (before: {median(runs, 'before'):.1f} s)." if compared else ".")
+        f"**Median: {median(runs):.1f} s, of which the kernel's CPU {median(runs, cpu=True):.1f} s**"
+        + (f" (before: {median(runs, 'before'):.1f} s and {median(runs, 'before', cpu=True):.1f} s)." if compared
+           else ".")
         + " The load average counts every runnable process on the machine (the two notebooks alone make about "
-        "2): above that, other work shared the cores.",
+        "2): above that, other work shared the cores, and the wall-clock seconds grow with it. The kernel's CPU "
+        "seconds (user and system time of the notebook's own kernel) depend far less on the load: with one "
+        "neighbour on two cores each notebook has a core, and the wall-clock time comes close to them plus the "
+        "kernel's start and shutdown.",
     ]
     return "\n".join(lines)
 
