@@ -30,7 +30,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def cmd_notebook_time(args: argparse.Namespace) -> int:
     from devtools.notebook_time import median, notebook_time
+    from grader.course import layout
 
+    layout.use_course(REPO)  # this repository's notebooks, wherever the command runs
     known = {nb.name: nb for nb in layout.available()} | {nb.assignment: nb for nb in layout.available()}
     unknown = [n for n in (args.notebook, args.beside) if n not in known]
     if unknown:
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compare", metavar="FILE", help="another version of the notebook, timed in turns with it "
                                                       "(e.g. `git show main:solutions/...` saved to a file)")
     p.add_argument("--compare-label", metavar="TEXT", help="how BENCHMARKS.md names that version")
-    p.add_argument("--output", default=str(layout.ROOT / "BENCHMARKS.md"))
+    p.add_argument("--output", default=str(REPO / "BENCHMARKS.md"))
     p.set_defaults(func=cmd_notebook_time)
     return parser
 

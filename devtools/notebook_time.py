@@ -23,8 +23,8 @@ from pathlib import Path
 
 import nbformat
 
+from devtools import REPO
 from devtools.benchfile import machine, write_section
-from grader.course import layout
 from grader.course.layout import Notebook
 
 SECTION = "notebook-time"
@@ -126,7 +126,7 @@ def markdown(notebook: Notebook, beside: Notebook, runs: list[Run], compared: st
     return "\n".join(lines)
 
 
-def notebook_time(notebook: Notebook, beside: Notebook, repeats: int, output: Path = layout.ROOT / "BENCHMARKS.md",
+def notebook_time(notebook: Notebook, beside: Notebook, repeats: int, output: Path = REPO / "BENCHMARKS.md",
                   compare: Path | None = None, compared: str | None = None) -> list[Run]:
     """Measure (beside `compare`, another version of the notebook, when given) and write the section of BENCHMARKS.md."""
     versions = {"this": notebook.source} | ({"before": compare} if compare else {})
