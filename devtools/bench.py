@@ -37,6 +37,7 @@ from pathlib import Path
 import nbformat
 
 from devtools import REPO
+from devtools.benchfile import machine, sections
 from grader.course import answers, layout
 from grader.course.layout import Notebook
 
@@ -319,17 +320,6 @@ def run(students: int, workdir: Path, sandbox: str = "auto", rounds: int = ROUND
 
 # --- BENCHMARKS.md -----------------------------------------------------------------------------------------
 
-def machine() -> str:
-    """The CPU model, as /proc/cpuinfo names it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _median(values) -> float:
     values = [v for v in values if v == v]
     return statistics.median(values) if values else float("nan")
@@ -446,5 +436,6 @@ def bench(students: int, output: Path = REPO / "BENCHMARKS.md", sandbox: str = "
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(markdown(figures, students))
+    kept = sections(output.read_text()) if output.exists() else {}  # what other tools write there
+    output.write_text(markdown(figures, students) + "".join(f"\n{block}" for block in kept.values()))
     return figures
