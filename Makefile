@@ -9,7 +9,7 @@ SUBMISSIONS ?= demo/submissions
 OUT ?= demo/out
 NB ?= notebooks
 N ?= 12
-# Test processes (pytest-xdist): the tests that share an expensive fixture run in one (tests/conftest.py).
+# Test processes (pytest-xdist): a session fixture is built once per run, the tests of a module fixture share one (tests/conftest.py).
 TEST_PROCESSES ?= 2
 
 LOCK := constraints.txt

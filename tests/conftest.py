@@ -1,11 +1,16 @@
 """Shared fixtures: the course's notebooks, and one autograde run over every catalogued answer; and how the suite
-is spread over processes (pytest-xdist, `make test`): every test that shares an expensive fixture runs in one
-process, so that the fixture is built once.
+is spread over processes (pytest-xdist, `make test`): an expensive session fixture is built once per run, on disk,
+by whichever process needs it first (`built_once`); the tests that share a module-scoped fixture run in one process.
 """
 
 from __future__ import annotations
 
 import copy
+import fcntl
+import json
+import os
+import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +25,9 @@ from grader.run.autograde import autograde
 # The course folder of every test: this repository's, wherever pytest was started.
 layout.use_course(Path(__file__).resolve().parents[1])
 NOTEBOOKS = layout.available()
-# Session fixtures that cost a grading run or a browser: the tests using one (or one another's) share a process.
-SHARED = {"catalogue_run", "demo_run", "catalogue_scores", "chromium"}
+# Module-scoped fixtures that hold an event loop running in the test process's thread (Playwright's sync API): every
+# test of a module that uses one runs in that module's group, so no other test of the module runs while it is open.
+LOOP_HOLDERS = {"chromium"}
 # The longest groups, longest first: each starts as soon as a process is free, so that none of them is left to
 # run alone at the end (`make test` passes --no-loadscope-reorder: the order here is the order of the run).
 LONGEST_FIRST = []
@@ -37,25 +43,40 @@ def pytest_sessionstart(session) -> None:
         reference_objects(layout.course().private_cache())
 
 
-def shared_fixtures(item) -> set[str]:
-    """What `item` shares with other tests: the expensive session fixtures it uses (directly or through another
-    fixture), and the module-scoped fixtures of its own module that it uses."""
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """The folder `name`, filled by `build(folder)` once per test run: the first test process that asks builds it,
+    any other that asks meanwhile waits for it (a session fixture is per process; the folder is the run's)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each test process's own
+    folder, done = base / f"once-{name}", base / f"once-{name}.done"
+    with open(base / f"once-{name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
+def module_fixtures(item) -> set[str]:
+    """The module-scoped fixtures `item` uses (directly or through another fixture), as `module.fixture`."""
     info = getattr(item, "_fixtureinfo", None)
     if info is None:
         return set()
     found = set()
     for name in info.names_closure:
         defs = info.name2fixturedefs.get(name) or []
-        if name in SHARED:
-            found.add(name)
-        elif defs and defs[-1].scope == "module" and defs[-1].baseid:
+        if defs and defs[-1].scope == "module" and defs[-1].baseid:
             found.add(f"{item.module.__name__}.{name}")
     return found
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Put tests that share an expensive fixture in one xdist group (groups that share a fixture merge), unless
-    a test names its group itself (`@pytest.mark.xdist_group("name")`)."""
+    """Put tests that share a module-scoped fixture in one xdist group (groups that share a fixture merge; every
+    test of a module that uses a LOOP_HOLDERS fixture joins it), unless a test names its group itself
+    (`@pytest.mark.xdist_group("name")`)."""
     parent: dict[str, str] = {}
 
     def root(name: str) -> str:
@@ -67,13 +88,16 @@ def pytest_collection_modifyitems(config, items) -> None:
     for item in items:
         if item.get_closest_marker("xdist_group"):
             continue
-        shared = sorted(shared_fixtures(item))
+        shared = sorted(module_fixtures(item))
         uses[item] = shared
         for other in shared[1:]:
             parent[root(other)] = root(shared[0])
+    holders = {item.module.__name__: f"{item.module.__name__}.{name}" for item, shared in uses.items()
+               for name in LOOP_HOLDERS if f"{item.module.__name__}.{name}" in shared}
     for item, shared in uses.items():
-        if shared:
-            item.add_marker(pytest.mark.xdist_group(root(shared[0])))
+        group = holders.get(item.module.__name__) or (shared[0] if shared else None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(root(group)))
     items.sort(key=run_order)
 
 
@@ -120,15 +144,11 @@ def sampled(nb: layout.Notebook) -> list[answers.Answer]:
     return list({a.name: a for a in picks}.values())
 
 
-@pytest.fixture(scope="session")
-def catalogue_run(tmp_path_factory) -> CatalogueRun:
-    """Grade through the real autograder, in one run: for every notebook the reference, the untouched
-    release, the release with its tests edited to `pass`, and a sample of the catalogued answers.
-
-    Each submission is its own student, `<notebook>--<answer>`.
-    """
-    root = tmp_path_factory.mktemp("catalogue")
-    subs, out = root / "submissions", root / "out"
+def grade_catalogue(root: Path) -> None:
+    """Write and grade (in one run, into root/out) every notebook's reference, untouched release, release with its
+    tests edited to `pass`, and sample of the catalogued answers: each submission is its own student,
+    `<notebook>--<answer>`."""
+    subs = root / "submissions"
     for nb in NOTEBOOKS:
         write_submission(subs, f"{nb.name}--reference", nb, answers.submission(nb))
         untouched = nbformat.read(nb.released, as_version=4)
@@ -136,7 +156,13 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
         write_submission(subs, f"{nb.name}--tests_edited_to_pass", nb, with_tests_replaced(untouched, "pass"))
         for answer in sampled(nb):
             write_submission(subs, f"{nb.name}--{answer.name}", nb, answers.submission(nb, {answer.cell: answer.source}))
-    autograde(subs, out, workers=2, timeout=60)
+    autograde(subs, root / "out", workers=2, timeout=60)
+
+
+@pytest.fixture(scope="session")
+def catalogue_run(tmp_path_factory) -> CatalogueRun:
+    """Grade through the real autograder, in one run per test run (`grade_catalogue`)."""
+    out = built_once(tmp_path_factory, "catalogue", grade_catalogue) / "out"
     found = {}
     for row in load_all(out):
         name, answer = row.student_id.split("--", 1)
@@ -148,9 +174,8 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does."""
-    out = tmp_path_factory.mktemp("demo") / "out"
-    autograde(layout.course().demo_submissions, out, timeout=20)
-    return out
+    return built_once(tmp_path_factory, "demo",
+                      lambda folder: autograde(layout.course().demo_submissions, folder / "out", timeout=20)) / "out"
 
 
 def catalogue_fills(notebook: layout.Notebook) -> dict[str, dict[str, str]]:
@@ -160,23 +185,31 @@ def catalogue_fills(notebook: layout.Notebook) -> dict[str, dict[str, str]]:
     return {"reference": {}, BLANK: blank_answers(notebook)} | {a.name: {a.cell: a.source} for a in answers.catalogue(notebook)}
 
 
-@pytest.fixture(scope="session")
-def catalogue_scores():
-    """{notebook name: (trusted-kernel scores, one-kernel scores)}, each {answer: {test cell: points}}, graded
-    on first use, both ways at once (tests/quick.py): the two runs are serial, so two cores halve the wait."""
+def grade_both_ways(notebook: layout.Notebook, folder: Path) -> None:
+    """folder/scores.json: every catalogued answer of `notebook` graded with the tests in a trusted kernel and in
+    the student's (tests/quick.py), at once: the two runs are serial, so two cores halve the wait."""
     from concurrent.futures import ThreadPoolExecutor
 
     from quick import grade_answers
 
+    fills = catalogue_fills(notebook)
+    with ThreadPoolExecutor(2) as both:
+        split = both.submit(grade_answers, notebook, fills, True)
+        single = both.submit(grade_answers, notebook, fills, False)
+        (folder / "scores.json").write_text(json.dumps([split.result(), single.result()]))
+
+
+@pytest.fixture(scope="session")
+def catalogue_scores(tmp_path_factory):
+    """{notebook name: (trusted-kernel scores, one-kernel scores)}, each {answer: {test cell: points}}, graded
+    once per test run on first use (`grade_both_ways`)."""
     cache: dict[str, tuple[dict, dict]] = {}
 
     def scores(notebook: layout.Notebook) -> tuple[dict, dict]:
         if notebook.name not in cache:
-            fills = catalogue_fills(notebook)
-            with ThreadPoolExecutor(2) as both:
-                split = both.submit(grade_answers, notebook, fills, True)
-                single = both.submit(grade_answers, notebook, fills, False)
-                cache[notebook.name] = (split.result(), single.result())
+            folder = built_once(tmp_path_factory, f"scores-{notebook.name}", lambda f: grade_both_ways(notebook, f))
+            split, single = json.loads((folder / "scores.json").read_text())
+            cache[notebook.name] = (split, single)
         return cache[notebook.name]
 
     return scores

@@ -187,6 +187,8 @@ for what in sys.argv[1:]:  # each in a fork of this process, which is fit: one t
     read, write = os.pipe()
     if os.fork() == 0:
         os.close(read)
+        os.dup2(write, 1)  # the answer goes out on stdout: the check looks at descriptors above stdio only
+        os.close(write)
         control, other = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         other.close()
         if what == "thread":
@@ -204,7 +206,7 @@ for what in sys.argv[1:]:  # each in a fork of this process, which is fit: one t
             keep = open("/dev/null")
         problems = fitness(control)
         control.close()
-        os.write(write, json.dumps(problems).encode())
+        os.write(1, json.dumps(problems).encode())
         os._exit(0)
     os.close(write)
     with os.fdopen(read) as said:
@@ -480,8 +482,8 @@ def test_killing_a_template_mid_run_costs_only_the_notebook_in_flight_graded_aga
     assert grader.returncode == 0, err[-2000:]
     assert err.count("the kernel template died while") == 1, err[-3000:]
     grades = read_grades_csv(tmp_path / "out")
-    assert {s: (r["status"], r["score"]) for (s, _), r in grades.items()} == {s: ("graded", f"{FULL:g}") for s in
-                                                                               ("s1", "s2", "s3", "s4")}
+    assert {s: (r.status, r.score) for (s, _), r in grades.items()} == {s: ("graded", FULL) for s in
+                                                                         ("s1", "s2", "s3", "s4")}
 
 
 def test_control_without_the_second_try_the_notebook_in_flight_is_lost(short_tmp, monkeypatch, prepared_course):
