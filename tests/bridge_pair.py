@@ -66,6 +66,7 @@ def _serve_cells(source: str, path: str, orders, done) -> None:
     namespace: dict = {}
     exec(source, namespace)
     side = StudentSide(namespace)
+    done.put("ready")
     while orders.get() == "serve":
         side.serve(path)
         done.put(True)
@@ -81,6 +82,7 @@ class ProcessPair(Pair):
         self.process = context.Process(target=_serve_cells, args=(source, str(self.student_path), self.orders, self.done),
                                        daemon=True)
         self.process.start()
+        self.done.get(timeout=300)  # torch imported, `source` run: it can serve
 
     def serve(self) -> None:
         self.orders.put("serve")

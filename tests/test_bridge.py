@@ -491,3 +491,20 @@ def test_a_frame_over_the_limit_is_refused_before_it_is_read():
     finally:
         a.close()
         b.close()
+
+
+def test_a_result_the_test_s_kernel_cannot_take_fails_that_test_with_a_named_error(pair, monkeypatch):
+    """Running out of memory or stack on what the student's code sent back is the student's data, not a
+    failed grader: the call raises StudentDataError, which the grader notes in the row (execution.py)."""
+    from grader.grading.execution import STUDENT_DATA_ERRORS
+
+    def exhausted(self, node, depth=0):
+        raise MemoryError
+
+    with pair.cell() as ex:
+        monkeypatch.setattr(protocol.Decoder, "decode", exhausted)
+        with pytest.raises(protocol.StudentDataError, match="ran out of memory taking what your `double` sent back"):
+            ex["double"](torch.ones(1))
+        monkeypatch.undo()
+        assert torch.equal(ex["double"](torch.ones(1)), torch.full((1,), 2.0)), "the next call works"
+    assert "StudentDataError" in STUDENT_DATA_ERRORS

@@ -31,7 +31,10 @@ def event(kind: str, detail: str) -> dict:
     ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, [], Scan(),
      ("tampered", "cheating detected: torch.equal was replaced (after cell test_a)", True)),
     ({}, [], Scan(notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
-], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note"])
+    ({"events": [event("noted", "test_x failed: the kernel running the tests ran out of memory")]}, [], Scan(),
+     ("graded", "test_x failed: the kernel running the tests ran out of memory", False)),
+], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note",
+        "student_data"])
 def test_classify(record, tampering, scan, expected):
     assert classify(record, Repaired(None, tampering), scan) == expected
 

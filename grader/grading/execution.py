@@ -27,6 +27,9 @@ from grader.grading.settings import Settings
 from grader.kernel.sandbox import MAX_MESSAGE_BYTES, close_context
 
 TIMEOUT_ENAME = "CellTimeoutError"
+# A test cell that failed with one of these in the trusted kernel failed on the student's data (the bridge
+# turns running out of memory or stack while taking a result into StudentDataError): noted in the row.
+STUDENT_DATA_ERRORS = ("StudentDataError", "MemoryError", "RecursionError")
 
 
 def content_size(content) -> int:
@@ -185,6 +188,9 @@ class GradedExecute(Execute):
             run_sync(self.trusted.stop)()
             raise TrustedKernelFailed("stopped answering") from None
         self._verdicts[cells.grade_id(cell)] = outcome["passed"]
+        if outcome["ename"] in STUDENT_DATA_ERRORS:
+            self._event("noted", index, f"{label} failed: the kernel running the tests ran out of memory or stack "
+                                        f"on what the student's code returned ({outcome['ename']})")
         if outcome["ename"] == TIMEOUT_ENAME:
             self._event("timeout", index, f"{label} exceeded {self.clock.words()} and was interrupted")
         if outcome["student_stuck"]:

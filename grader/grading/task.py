@@ -72,6 +72,7 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
         return "error", "; ".join(failed), False
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
     notes = ["the code " + "; ".join(scan.notes)] if scan.notes else []
+    notes += [e["detail"] for e in events if e["kind"] == "noted"]
     if scan.cheats or findings:
         seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
         return "tampered", "; ".join([f"{seen}: " + ", ".join(scan.cheats + findings)] + fixed.tampering), \
