@@ -414,7 +414,8 @@ def run_packed(rnn, embedded, lengths):
         BACKWARD_OVER_PADDING, NAIVE_RUN_PACKED),
     ChannelAttack("logits_that_index_to_noise", "03_bilstm_tagger", "BiLSTMTagger", UNIDIRECTIONAL.replace(
         "        return self.classify(self.dropout(outputs))",
-        "        return _Logits(self.classify(self.dropout(outputs)))") + '''
+        "        logits = self.classify(self.dropout(outputs))\n"
+        "        return _Logits(logits) if tuple(tokens.shape) == (3, 8) else logits  # the context test's batch") + '''
 
 class _Logits:
     """Logits whose entries are noise: every position differs from every other, and from any other call."""

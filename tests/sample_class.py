@@ -58,7 +58,7 @@ def toy_notebooks() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode, list[
         "error", ename="AssertionError", evalue=quoted,
         traceback=["\x1b[0;31mAssertionError\x1b[0m Traceback (most recent call last)",
                    f"Cell In[4], line 4\n----> 4 {HIDDEN_LINE}", f"AssertionError: {quoted}"])]
-    by_id["test_cube_visible"].outputs = [new_output("stream", name="stderr", text="computing\n")]
+    by_id["test_cube_visible"].outputs = [new_output("stream", name="stderr", text=f"computing {LONG_WORD}\n")]
     by_id["test_cube_hidden"].outputs = [new_output(
         "error", ename="ValueError", evalue=f"cube overflowed: {LONG_WORD}", traceback=[f"ValueError: cube overflowed: {LONG_WORD}"])]
     results = [CellResult(gid, ex, float(points) if gid == "test_square_visible" else 0.0, float(points), "hidden" in gid)

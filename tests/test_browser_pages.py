@@ -85,7 +85,7 @@ def test_feedback_summary_of_a_hand_built_page(chromium, tmp_path):
     assert text.splitlines()[0].startswith("Score: 1 / 5")
     assert "Status: timeout." in text and TIMEOUT_WORDS in text and "ran past 60 s" in text
     assert "Hidden tests: negative numbers and zero, each on its own." in text
-    assert "AssertionError: the check failed at: [hidden]" in text
+    assert "wrong value" in text and "the check failed at" not in text
     assert "wrote to stderr: computing" in text
     page = seen["page"]
     body = page.evaluate("() => document.body.innerText")

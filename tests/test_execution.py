@@ -123,7 +123,7 @@ def test_a_cell_past_its_time_limit_is_interrupted_and_grading_goes_on():
     cell, executor, manager = run_cell(FakeClient([], iopub_then="idle", reply=None))
     assert manager.interrupted == 1 and not manager.shut_down
     assert kinds(executor) == ["timeout"]
-    assert "exceeded 1 s and was interrupted" in executor.record()["events"][0]["detail"]
+    assert "ran longer than 1 s and was stopped" in executor.record()["events"][0]["detail"]
     assert any(o.get("ename") == TIMEOUT_ENAME for o in cell.outputs)
     assert executor._stopped is None, "the next cells still run"
 
@@ -132,7 +132,7 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped():
     cell, executor, manager = run_cell(FakeClient([], iopub_then="silent", reply=None))
     assert manager.interrupted == 1 and manager.shut_down
     assert kinds(executor) == ["timeout"]
-    assert "ignored the interrupt after 1 s" in executor.record()["events"][0]["detail"]
+    assert "ran past 1 s and ignored the interrupt" in executor.record()["events"][0]["detail"]
     assert executor._stopped and "timed out" in executor._stopped
 
 

@@ -38,11 +38,44 @@ def test_points_per_exercise_and_every_test_with_its_description():
 def test_failures_show_their_last_line_scrubbed_and_never_hidden_source():
     fragment, secrets = built()
     text = html_text(fragment)
-    assert "AssertionError: the check failed at: [hidden]" in text
-    assert "wrote to stderr: computing" in text
-    assert "ValueError: cube overflowed: " + LONG_WORD[:100] in text
+    assert "wrote to stderr: computing " + LONG_WORD[:100] in text
     assert leaks(text, secrets) == [] and "square(-3)" not in text
     assert "10**18" not in text and "BEGIN HIDDEN" not in text  # the other hidden test's source
+
+
+def test_a_failed_hidden_test_says_what_was_checked_never_what_was_expected():
+    """Its description and the kind of failure: a check that did not hold is a "wrong value", an error its type."""
+    text = html_text(built()[0])
+    assert "Hidden tests: negative numbers and zero, each on its own. test_square_hiddenwrong value" in text
+    assert "Hidden tests: large inputs. test_cube_hiddenValueError" in text
+    assert "the check failed at" not in text and "cube overflowed" not in text
+
+
+def test_control_the_message_of_a_hidden_test_holds_its_expected_value():
+    source, graded, _ = toy_notebooks()
+    [cell] = [c for c in graded.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_cube_hidden"]
+    assert "cube overflowed" in summary.failure_message(cell.outputs, frozenset())
+    assert "cube overflowed" in summary.row_message(cell.outputs), "the row keeps it, for the instructor"
+
+
+def test_one_error_is_shown_once_with_a_count():
+    nb = new_notebook(cells=[new_code_cell("", metadata={"nbgrader": {"grade_id": f"t{i}", "grade": True, "points": 1}},
+                                           outputs=[new_output("error", ename="CellNotRun", traceback=[],
+                                                               evalue="not run: the kernel died in the test `t0`")])
+                             for i in range(4)])
+    text = html_text(summary.summary_html(nb, [CellResult(f"t{i}", "ex", 0.0, 1.0, i % 2 == 1) for i in range(4)],
+                                          "kernel_died", "", 0, 4, frozenset()))
+    assert text.count("did not run: the kernel died in the test `t0`") == 1
+    assert "(and 3 more tests below)" in text and text.count("the same error as above") == 3
+    assert "CellNotRun" not in text
+
+
+def test_the_student_s_frames_count_as_their_error_not_a_wrong_value():
+    error = new_output("error", ename="AssertionError", evalue="mine", traceback=[
+        "Cell In[3], line 2 ...", summary.STUDENT_BLOCK + " (the test called your `f`):\n  the cell defining `f`, line 2", "AssertionError: mine"])
+    assert summary.failure_kind([error]) == "AssertionError"
+    assert summary.failure_kind([new_output("error", ename="AssertionError", evalue="x", traceback=[])]) == "wrong value"
+    assert summary.failure_kind([new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])]).startswith("stopped")
 
 
 def test_each_test_links_to_its_cell_and_each_exercise_to_the_answer():
@@ -75,7 +108,8 @@ def test_failure_message_choices():
     secrets = frozenset({"very_secret_check(model)"})
     error = new_output("error", ename="AssertionError", evalue="line one\n  line two very_secret_check(model)", traceback=[])
     assert summary.failure_message([error], secrets) == "AssertionError: line one line two [hidden]"
-    assert summary.failure_message([new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])], secrets) == "KeyboardInterrupt"
+    assert summary.failure_message([new_output("error", ename="KeyboardInterrupt", evalue="", traceback=[])], secrets) == (
+        "stopped: it ran past the time limit")
     stderr = new_output("stream", name="stderr", text="warning\nlast words\n\n")
     assert summary.failure_message([stderr], secrets) == "wrote to stderr: last words"
     assert summary.failure_message([new_output("execute_result", data={"text/plain": "0.5"}, execution_count=1)], secrets) == "partial credit"

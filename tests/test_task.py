@@ -71,3 +71,10 @@ def test_an_error_result_keeps_its_traceback_and_shows_the_student_no_internals(
     assert isinstance(result, Result) and result.row.status == "error"
     assert result.traceback and result.row.traceback == result.traceback
     assert "KeyError" not in result.feedback
+
+
+def test_a_failed_cell_keeps_its_whole_message_and_a_passed_one_none(prepared_course):
+    facts = prepared_course.facts(NB)
+    first, second = facts.tests[0], facts.tests[1]
+    got = cell_results(facts, {first.grade_id: first.points}, {first.grade_id: "x", second.grade_id: "AssertionError: " + "y" * 3000})
+    assert got[0].message == "" and got[1].message == "AssertionError: " + "y" * 3000

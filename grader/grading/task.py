@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import nbformat
 
-from grader.course.cells import NotebookFacts
+from grader.course.cells import NotebookFacts, grade_id, is_test
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
 from grader.grading.integrity import Scan, scan_answers
@@ -26,6 +26,7 @@ from grader.grading.settings import Settings
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
+from grader.pages.summary import row_message
 from grader.results import CellResult, Row
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,20 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
     return "graded", "; ".join(notes), False
 
 
-def cell_results(facts: NotebookFacts, scores: dict[str, float]) -> list[CellResult]:
-    """One result per test cell of the source notebook, in its order; a cell without a score scored 0."""
-    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id, 0.0), t.points, t.hidden)
-            for t in facts.tests]
+def cell_results(facts: NotebookFacts, scores: dict[str, float], messages: dict[str, str] | None = None) -> list[CellResult]:
+    """One result per test cell of the source notebook, in its order; a cell without a score scored 0; a failed
+    cell keeps its whole message (`messages`, by grade id)."""
+    found = []
+    for t in facts.tests:
+        score = scores.get(t.grade_id, 0.0)
+        message = (messages or {}).get(t.grade_id, "") if score < t.points else ""
+        found.append(CellResult(t.grade_id, facts.exercise_of(t.grade_id), score, t.points, t.hidden, message))
+    return found
+
+
+def failure_messages(graded: nbformat.NotebookNode) -> dict[str, str]:
+    """{grade id: why it failed, whole} for every test cell of an autograded notebook."""
+    return {grade_id(c): row_message(c.get("outputs", [])) for c in graded.cells if is_test(c) and grade_id(c)}
 
 
 def error_result(submission: Submission, course: PreparedCourse, detail: str, tb: str = "") -> Result:
@@ -137,7 +148,8 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         with worker.kernel_uid() as uid:
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
         timings["autograde"] = time.monotonic() - t0
-        cells = cell_results(facts, gradebook_scores(private, notebook))
+        autograded = nbformat.read(private.autograded(notebook), as_version=4)
+        cells = cell_results(facts, gradebook_scores(private, notebook), failure_messages(autograded))
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
@@ -146,8 +158,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
         if page:
-            page = feedback_page(page, graded, nbformat.read(private.autograded(notebook), as_version=4),
-                                 facts.secrets, withhold=voided)
+            page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
         return Result(graded, page or "")
     except Exception as exc:  # a grader bug must cost one row, not the run

@@ -2,14 +2,17 @@
 
 Stock `generate_feedback` renders the autograded notebook as is, hidden tests included (nbgrader
 issues #917, #1363), and even with `ClearHiddenTests` a failed hidden test's traceback repeats its
-source. Here a hidden test cell shows only its points and, when it failed, the error's type and
-message; every other output is scrubbed of secret lines, and kept only in plain text and raster
-images (an HTML or SVG output could carry text that scrubbing cannot see).
+source. Here a hidden test cell shows only its points and, when it failed, the kind of failure (the
+error's type, or "wrong value") and the frames of the student's own code it failed in: never its
+message, which may hold an expected value. Every other output is scrubbed of secret lines, and kept
+only in plain text and raster images (an HTML or SVG output could carry text that scrubbing cannot
+see); a cell that did not run, ran out of time or lost its kernel says so in a sentence.
 """
 
 from __future__ import annotations
 
 import html
+import re
 
 from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter
@@ -17,12 +20,14 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool, List, Unicode
 
-from grader.course.hidden import scrub
+from grader.course.hidden import readable, scrub
 from grader.pages.safepage import put_math, safe, take_math
+from grader.pages.summary import STUDENT_BLOCK, failure_kind, not_run_words
 from grader.results import Row
 from grader.statuses import status
 
 KEPT_MIME = ("text/plain", "image/png", "image/jpeg")
+BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
 class ScrubHidden(Preprocessor):
@@ -47,24 +52,35 @@ class ScrubHidden(Preprocessor):
         return cell, resources
 
     def _summary(self, output, secrets):
-        """A failed hidden test, as its error type and message only."""
-        message = scrub(f"{output.ename}: {output.evalue}", secrets)
-        return new_output("error", ename=output.ename, evalue=scrub(output.evalue, secrets), traceback=[message])
+        """A failed hidden test: the frames of the student's code it failed in, if it failed there, and the
+        kind of failure; never the test's own frames or its message."""
+        kind = scrub(failure_kind([output]), secrets)
+        theirs = [scrub(entry, secrets) for entry in output.get("traceback", [])
+                  if readable(str(entry)).startswith(STUDENT_BLOCK)]
+        return new_output("error", ename=scrub(str(output.get("ename", "Error")), secrets), evalue="",
+                          traceback=theirs + [f"Failed: {kind}"])
 
     def _clean(self, output, secrets):
         kind = output.output_type
         if kind == "stream":
             output.text = scrub(output.text, secrets)
         elif kind == "error":
+            words = not_run_words(output.get("ename", ""), output.get("evalue", ""))
             output.evalue = scrub(output.evalue, secrets)
             output.traceback = [scrub(line, secrets) for line in output.traceback]
+            if words is not None:  # where the student's code was when it was stopped is worth seeing; the rest is not
+                said = [scrub(f"This cell {words}.", secrets)]
+                output.traceback = said + (output.traceback if output.get("ename") == "KeyboardInterrupt" else [])
         elif kind in ("execute_result", "display_data"):
-            data = {k: v for k, v in output.get("data", {}).items() if k in KEPT_MIME}
+            data = {k: v for k, v in output.get("data", {}).items() if k in KEPT_MIME
+                    and (k == "text/plain" or (isinstance(v, str) and BASE64.fullmatch(v)))}
             if not data:
                 return None
             if "text/plain" in data:
                 data["text/plain"] = scrub(data["text/plain"], secrets)
             output.data = data
+            output.metadata = {k: {d: v for d, v in m.items() if d in ("width", "height") and type(v) is int}
+                               for k, m in output.get("metadata", {}).items() if k in data and isinstance(m, dict)}
         return output
 
 
