@@ -71,7 +71,7 @@ def secret_lines(source: nbformat.NotebookNode) -> frozenset[str]:
 
 
 def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secrets: frozenset[str],
-                  hidden_cells: list[str]) -> str:
+                  hidden_cells: list[str], sanitize: bool = True) -> str:
     """The feedback page nbgrader's GenerateFeedback would write (its template, our scrubbing)."""
     import nbgrader
     from traitlets.config import Config
@@ -93,21 +93,28 @@ def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secr
     c.HTMLExporter.extra_template_basedirs = [os.path.join(templates, "templates")]
     c.HTMLExporter.extra_template_paths = [os.path.join(templates, "static", "node_modules", "bootstrap", "dist", "css")]
     score = sum(r.score for r in results)
+    c.FeedbackExporter.sanitize_html = sanitize
     page, _ = FeedbackExporter(config=c).from_notebook_node(
         nb, resources={"nbgrader": {"notebook": "toy", "score": score, "max_score": sum(r.max_score for r in results),
                                     "late_penalty": 0}})
     return page
 
 
-def feedback_page(status: str = "graded", detail: str = "", status_words: str = "") -> tuple[str, dict]:
-    """The toy notebook's feedback page, opened by the summary; and what went into it."""
+def feedback_page(status: str = "graded", detail: str = "", status_words: str = "", markdown: str = "",
+                  sanitize: bool = True, extra_cells: list | None = None) -> tuple[str, dict]:
+    """The toy notebook's feedback page, opened by the summary; and what went into it. `markdown` is a cell the
+    student added after the first exercise; `extra_cells` more cells at the end; `sanitize=False` builds the
+    page without the allow-list (for the tests' controls)."""
     from grader.pages.summary import summarised
 
     source, graded, results = toy_notebooks()
+    if markdown:
+        graded.cells.insert(3, new_markdown_cell(markdown))
+    graded.cells += extra_cells or []
     secrets = secret_lines(source)
     row = Row("ada", "00_toy", "toy", sum(r.score for r in results), sum(r.max_score for r in results), status,
               detail, results)
-    page = nbgrader_page(graded, results, secrets, [g for g in TESTS if "hidden" in g])
+    page = nbgrader_page(graded, results, secrets, [g for g in TESTS if "hidden" in g], sanitize)
     return summarised(page, graded, row, secrets, status_words), {
         "source": source, "graded": graded, "row": row, "secrets": secrets}
 

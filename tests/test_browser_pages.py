@@ -236,3 +236,65 @@ def test_control_without_the_policy_and_the_sanitiser_the_script_runs(chromium, 
     page, _ = open_page(chromium, path)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned ?? null") is not None, "the control's script did not run"
+
+
+# --- student markup on a feedback page: each payload, and its control -----------------------------
+
+EFFECT_JS = """() => {
+  const w = window.innerWidth, h = window.innerHeight;
+  const covering = Array.from(document.querySelectorAll('body *')).filter((e) => {
+    const s = getComputedStyle(e), r = e.getBoundingClientRect();
+    return (s.position === 'fixed' || s.position === 'absolute') && r.width * r.height > 0.5 * w * h;
+  }).length;
+  return {covering, title: document.title, iframes: document.querySelectorAll('iframe').length,
+          maths: Array.from(document.querySelectorAll('math')).filter((m) => m.getBoundingClientRect().width > 0).length};
+}"""
+# What each payload does to the page when it gets through (tests/test_safepage.py's PAYLOADS).
+EFFECTS = {
+    "meta_refresh": lambda seen: seen["navigated"],
+    "overlay": lambda seen: seen["covering"] > 0,
+    "onerror": lambda seen: seen["title"] == "pwned",
+    "iframe": lambda seen: seen["iframes"] > 0,
+    "maths_text": lambda seen: seen["navigated"] or seen["covering"] > 0,
+}
+
+
+def effects_of(chromium, page_html: str, path: Path) -> dict:
+    """Open a page and let it do what it does for a second: where it went, what covers it, what it ran."""
+    path.write_text(page_html)
+    page, _ = open_page(chromium, path)
+    page.wait_for_timeout(1200)
+    navigated = page.url != path.as_uri()
+    seen = {"navigated": navigated, "covering": 0, "title": "", "iframes": 0, "maths": 0}
+    if not navigated:
+        seen.update(page.evaluate(EFFECT_JS))
+        shot(page, path.stem)
+    page.context.close()
+    return seen
+
+
+@pytest.mark.parametrize("name", ["meta_refresh", "overlay", "onerror", "iframe", "maths_text"])
+def test_a_student_s_markup_does_nothing_on_the_page(chromium, tmp_path, name):
+    from sample_class import feedback_page
+    from test_safepage import PAYLOADS
+
+    seen = effects_of(chromium, feedback_page(markdown=PAYLOADS[name])[0], tmp_path / f"payload-{name}.html")
+    assert not seen["navigated"] and seen["covering"] == 0 and seen["title"] != "pwned" and seen["iframes"] == 0, seen
+    if name == "maths_text":
+        assert seen["maths"] >= 1, "the formula still renders, its markup as text"
+
+
+@pytest.mark.parametrize("name", ["meta_refresh", "overlay", "onerror", "iframe", "maths_text"])
+def test_control_without_the_allow_list_the_markup_acts(chromium, tmp_path, name):
+    """The same page built without the sanitiser (and, for the event handler, without the policy, which stops
+    scripts by itself: the second layer)."""
+    from sample_class import feedback_page
+    from test_safepage import PAYLOADS
+
+    from grader.pages.safepage import CSP_META
+
+    page_html = feedback_page(markdown=PAYLOADS[name], sanitize=False)[0]
+    if name == "onerror":
+        page_html = page_html.replace(CSP_META, "")
+    seen = effects_of(chromium, page_html, tmp_path / f"control-{name}.html")
+    assert EFFECTS[name](seen), seen

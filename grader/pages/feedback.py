@@ -18,10 +18,10 @@ from jinja2 import BytecodeCache
 from nbconvert.exporters import HTMLExporter
 from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Float, List, Unicode
 
 from grader.course.hidden import readable, scrub
-from grader.pages.safepage import put_math, safe, take_math
+from grader.pages.safepage import CUT_TEXT, LATE_TEXT, PageBudget, clean, put_math, safe, take_math
 from grader.pages.summary import STUDENT_BLOCK, failure_kind, not_run_words
 from grader.results import Row
 from grader.statuses import status
@@ -98,16 +98,21 @@ class _SharedBytecode(BytecodeCache):
 
 
 class FeedbackExporter(HTMLExporter):
-    """nbgrader's feedback exporter, made safe and cheaper.
+    """nbgrader's feedback exporter, made safe, bounded and cheaper.
 
-    Safe: student markdown is sanitised, maths is rendered to MathML when the page is built, and the page
-    runs no script (safepage.py). Cheaper: templates compiled once per process, not per page, and no
-    second parse of the page (HTMLExporter re-parses every page with BeautifulSoup to add accessibility
-    attributes to the markup of JupyterLab's template; nbgrader's feedback template has none of it, and
-    the parse costs as much as the rendering; `feedback_page` gives images their alt text instead).
+    Safe: every piece of markdown is rendered, its maths put in as MathML, then cleaned by the allow-list
+    (safepage.clean), and the page runs no script (safepage.safe). Bounded: what the notebook's cells can
+    add to the page is capped (safepage.PageBudget: maths spans, text, images, and the seconds spent
+    rendering), and the page says when it was shortened. Cheaper: templates compiled once per process,
+    not per page, and no second parse of the page (HTMLExporter re-parses every page with BeautifulSoup
+    to add accessibility attributes to the markup of JupyterLab's template; nbgrader's feedback template
+    has none of it, and the parse costs as much as the rendering; `feedback_page` gives images their alt
+    text instead).
     """
 
-    sanitize_html = Bool(True).tag(config=True)
+    sanitize_html = Bool(True, help="Clean markdown with the allow-list (False only for the tests' controls)").tag(config=True)
+    exclude_anchor_links = Bool(True).tag(config=True)
+    page_seconds = Float(10.0, help="Seconds of rendering a page may take before the rest is left out").tag(config=True)
 
     def _create_environment(self):
         environment = super()._create_environment()
@@ -115,22 +120,81 @@ class FeedbackExporter(HTMLExporter):
         return environment
 
     def from_notebook_node(self, nb, resources=None, **kw):
+        from jinja2 import pass_context
         from nbconvert.exporters.templateexporter import TemplateExporter
+        from nbconvert.filters.ansi import ansi2html
         from nbconvert.filters.highlight import Highlight2HTML
         from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
+        budget = PageBudget(seconds=self.page_seconds)
+        within_budget(nb, budget)
         langinfo = nb.metadata.get("language_info", {})
         lexer = langinfo.get("pygments_lexer", langinfo.get("name", None))
-        self.register_filter("highlight_code", self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)))
+        highlight = Highlight2HTML(pygments_lexer=lexer, parent=self)
+        markdown = super().markdown2html
+
+        @pass_context
+        def safe_markdown(context, source):
+            if not budget.in_time():
+                return html.escape(LATE_TEXT)
+            found: dict[str, str] = {}
+            rendered = put_math(markdown(context, take_math(source, found, budget)), found)
+            return clean(rendered) if self.sanitize_html else rendered
+
+        def timed_highlight(source, *args, **kwargs):
+            return highlight(source, *args, **kwargs) if budget.in_time() else html.escape(LATE_TEXT)
+
+        def timed_ansi(text, *args, **kwargs):
+            return ansi2html(text, *args, **kwargs) if budget.in_time() else html.escape(LATE_TEXT)
+
+        self.register_filter("highlight_code", timed_highlight)
+        self.register_filter("markdown2html", safe_markdown)
+        self.register_filter("ansi2html", timed_ansi)
+        # nbconvert's own clean_html (bleach, deprecated) would escape MathML: raw cells and anything else the
+        # template cleans go through the same allow-list as markdown
+        self.register_filter("clean_html", clean if self.sanitize_html else (lambda text: text))
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type",
                              WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources))
-        found: dict[str, str] = {}
-        for cell in nb.cells:
-            if cell.cell_type == "markdown":
-                cell.source = take_math(cell.source, found)
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        return safe(put_math(page, found)), resources
+        page = safe(page)
+        note = budget.note_html()
+        if note:
+            at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
+            page = page[:at] + note + page[at:]
+        resources["shortened"] = list(budget.cut)
+        return page, resources
+
+
+def within_budget(nb, budget: PageBudget) -> None:
+    """Cut what the notebook's cells would add to the page past the budget of text and images, in order."""
+    for cell in nb.cells:
+        cell.source = _cut(cell.get("source", ""), budget)
+        kept = []
+        for output in cell.get("outputs", []):
+            kind = output.get("output_type")
+            if kind == "stream":
+                output.text = _cut(output.get("text", ""), budget)
+            elif kind == "error":
+                output.traceback = [_cut(line, budget) for line in output.get("traceback", [])]
+            elif kind in ("execute_result", "display_data"):
+                data = output.get("data", {})
+                if "text/plain" in data:
+                    data["text/plain"] = _cut(data["text/plain"], budget)
+                for mime in [m for m in data if m.startswith("image/")]:
+                    if not budget.take_image(len(data[mime])):
+                        del data[mime]
+                if not data:
+                    continue
+            kept.append(output)
+        if "outputs" in cell:
+            cell.outputs = kept
+
+
+def _cut(text, budget: PageBudget) -> str:
+    text = text if isinstance(text, str) else "".join(text)
+    allowed = budget.take_text(len(text))
+    return text if allowed == len(text) else text[:allowed] + CUT_TEXT
 
 
 def banner(row: Row) -> str:
