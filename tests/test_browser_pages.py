@@ -298,3 +298,64 @@ def test_control_without_the_allow_list_the_markup_acts(chromium, tmp_path, name
         page_html = page_html.replace(CSP_META, "")
     seen = effects_of(chromium, page_html, tmp_path / f"control-{name}.html")
     assert EFFECTS[name](seen), seen
+
+
+# --- width: nothing scrolls sideways, on a phone or a laptop --------------------------------------
+
+def wide_cells() -> list:
+    """A notebook's widest things: a long line of code, a long unbroken output, a wide table, wide maths, a wide
+    image, a long traceback line."""
+    import base64
+    import struct
+    import zlib
+
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+
+    def png(width: int, height: int) -> str:
+        raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+        chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        body = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw))
+        return base64.b64encode(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")).decode()
+
+    long_code = "result = " + " + ".join(f"tensor_number_{i}" for i in range(60))
+    table = "| " + " | ".join(f"column_{i}" for i in range(40)) + " |\n|" + "---|" * 40 + "\n| " + " | ".join("x" * 12 for _ in range(40)) + " |"
+    maths = "$$" + " + ".join(f"\\frac{{a_{{{i}}}}}{{b_{{{i}}}}}" for i in range(60)) + "$$"
+    return [new_markdown_cell(table + "\n\n" + maths + "\n\n" + "unbroken" * 80),
+            new_code_cell(long_code, outputs=[
+                new_output("stream", name="stdout", text="y" * 1500 + "\n" + "tab\t" * 200 + "\n"),
+                new_output("display_data", data={"image/png": png(2400, 30), "text/plain": "<Figure>"}),
+                new_output("error", ename="ValueError", evalue="z" * 900, traceback=["ValueError: " + "z" * 900])])]
+
+
+WIDTH_JS = "() => ({scroll: document.documentElement.scrollWidth, viewport: window.innerWidth})"
+
+
+def widths(chromium, path: Path) -> dict[int, dict]:
+    found = {}
+    for width, phone in ((390, True), (1280, False)):
+        page, _ = open_page(chromium, path, phone=phone)
+        found[width] = page.evaluate(WIDTH_JS)
+        shot(page, f"{path.stem}-{width}", full_page=False)
+        page.context.close()
+    return found
+
+
+def test_a_page_of_long_lines_and_wide_outputs_does_not_scroll_sideways(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    path = tmp_path / "wide.html"
+    path.write_text(feedback_page(extra_cells=wide_cells())[0])
+    for width, seen in widths(chromium, path).items():
+        assert seen["viewport"] == width and seen["scroll"] <= width, (width, seen)
+
+
+def test_control_without_the_page_s_width_rules_it_scrolls_sideways(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    from grader.pages.feedback import FIT_WIDTH
+
+    page_html = feedback_page(extra_cells=wide_cells())[0]
+    assert FIT_WIDTH in page_html
+    path = tmp_path / "wide-unfitted.html"
+    path.write_text(page_html.replace(FIT_WIDTH, ""))
+    assert all(seen["scroll"] > width or seen["viewport"] > width for width, seen in widths(chromium, path).items())

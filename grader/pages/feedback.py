@@ -158,6 +158,8 @@ class FeedbackExporter(HTMLExporter):
                              WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         page, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
         page = safe(page)
+        head = page.find("</head>")
+        page = page[:head] + FIT_WIDTH + page[head:] if head != -1 else FIT_WIDTH + page
         note = budget.note_html()
         if note:
             at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
@@ -209,17 +211,33 @@ def banner(row: Row) -> str:
             f'font-family:sans-serif;background:#f6f6f6">{body}</div>')
 
 
-WRAP_OUTPUTS = "<style>.output_area pre, .output_subarea pre { white-space: pre-wrap; }</style>"
+# The page fits its window at any width, from a phone's 390 px up: boxes shrink to it, long lines wrap, and a
+# thing that cannot wrap (a wide table, a long formula) scrolls inside its own box, never the page.
+FIT_WIDTH = """<style id="grader-fit-width">
+.container, #notebook-container, div#notebook, .panel, .panel-body, div.cell, div.inner_cell, div.input,
+div.output_wrapper, div.output, div.output_area, div.output_subarea, div.text_cell_render, div.input_area {
+  width: auto !important; max-width: 100% !important; min-width: 0 !important; box-sizing: border-box; }
+.container { padding-left: 6px; padding-right: 6px; }
+div.prompt { min-width: 0 !important; width: auto; padding-right: 0.3em; }
+@media (max-width: 700px) { div.prompt { display: none; } div.cell, div.inner_cell, div.output_area { display: block; } }
+pre, code, .highlight pre, div.output_area pre, div.output_subarea pre { white-space: pre-wrap !important;
+  overflow-wrap: anywhere; word-break: break-word; }
+.rendered_html, div.text_cell_render, .panel-heading, #toc { overflow-wrap: anywhere; word-break: break-word; }
+.rendered_html table, .rendered_html p, .rendered_html li, math[display="block"] { display: block; max-width: 100%;
+  overflow-x: auto; }
+.rendered_html table { width: max-content; }
+img, svg, video { max-width: 100% !important; height: auto; }
+</style>"""
 
 
 def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = frozenset(),
                   withhold: bool = False) -> str:
-    """nbgrader's feedback page, long output lines wrapped, opened by the summary of the `graded` notebook
+    """nbgrader's feedback page (as FeedbackExporter built it: clean, bounded, fitting its window), opened by the summary of the `graded` notebook
     (summary.py: per exercise, every test with its verdict and message) or, without it, by the notice."""
     from grader.pages.summary import summarised
 
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
-    page = page[:at] + WRAP_OUTPUTS + ("" if graded is not None else banner(row)) + page[at:]
+    page = page[:at] + ("" if graded is not None else banner(row)) + page[at:]
     page = page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
     if graded is not None:
         page = summarised(page, graded, row, secrets, status(row.status).student, withhold)
