@@ -8,6 +8,7 @@ the links go somewhere, nothing is fetched from outside. Screenshots go to test-
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -359,3 +360,111 @@ def test_control_without_the_page_s_width_rules_it_scrolls_sideways(chromium, tm
     path = tmp_path / "wide-unfitted.html"
     path.write_text(page_html.replace(FIT_WIDTH, ""))
     assert all(seen["scroll"] > width or seen["viewport"] > width for width, seen in widths(chromium, path).items())
+
+
+# --- pages in the student's words: tracebacks and limits, and their controls ------------------------
+
+STUDENT_CODE_IN_A_CELL = "def helper(x):\n    raise ValueError('lengths must be positive')\n\ndef square(x):\n    return helper(x)\n"
+CELL_FILE = "/tmp/ipykernel_7/4242.py"  # where a kernel compiles a cell
+
+
+def bridge_traceback(as_the_grader_shows_it: bool) -> list[str]:
+    """The traceback of an error raised in a student's helper, called by a test through the bridge (both sides in
+    this process): as the trusted kernel shows it (protocol.show_traceback: the test's frames without the
+    bridge's, then the student's own), or as IPython shows any traceback (the control)."""
+    import linecache
+    import tempfile
+
+    import torch
+    from bridge_pair import Pair
+    from IPython.core import ultratb
+
+    from grader.bridge import protocol
+
+    namespace: dict = {}
+    exec(compile(STUDENT_CODE_IN_A_CELL, CELL_FILE, "exec"), namespace)
+    linecache.cache[CELL_FILE] = (len(STUDENT_CODE_IN_A_CELL), None, STUDENT_CODE_IN_A_CELL.splitlines(True), CELL_FILE)
+    with tempfile.TemporaryDirectory() as folder:
+        pair = Pair(Path(folder), namespace, {"square": "function"})
+        try:
+            with pair.cell() as ex:
+                with pytest.raises(ValueError) as caught:
+                    ex["square"](torch.ones(1))
+        finally:
+            pair.close()
+    formatter = ultratb.AutoFormattedTB(mode="Context", theme_name="linux")
+    exc = caught.value
+
+    class Shell:
+        InteractiveTB = formatter
+        shown: list[str] = []
+
+        def _showtraceback(self, etype, value, stb):
+            self.shown = stb
+
+    if not as_the_grader_shows_it:
+        return formatter.structured_traceback(type(exc), exc, exc.__traceback__)
+    shell = Shell()
+    protocol.show_traceback(shell, type(exc), exc, exc.__traceback__)
+    return shell.shown
+
+
+def limit_outputs(traceback: list[str]) -> dict:
+    """Outputs of the toy notebook as grading leaves them after a time limit, a dead kernel and an error in the
+    student's code: by grade id."""
+    from nbformat.v4 import new_output
+
+    interrupted = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m\n"
+                   "\x1b[0;31mKeyboardInterrupt\x1b[0m                         Traceback (most recent call last)",
+                   "Cell \x1b[0;32mIn[3], line 2\x1b[0m\n\x1b[0;32m----> 2\x1b[0m     \x1b[38;5;28;01mwhile\x1b[39;00m True: pass",
+                   "\x1b[0;31mKeyboardInterrupt\x1b[0m: "]
+    error = new_output("error", ename="ValueError", evalue="lengths must be positive", traceback=traceback)
+    return {"square": [new_output("error", ename="KeyboardInterrupt", evalue="", traceback=interrupted)],
+            "test_square_visible": [error],
+            "test_cube_visible": [new_output("error", ename="CellNotRun", evalue="not run: the kernel died in the test "
+                                             "`test_square_hidden`", traceback=["CellNotRun: not run: the kernel died"])],
+            "test_cube_hidden": [new_output("error", ename="DeadKernelError", evalue="the kernel died while running this cell",
+                                            traceback=["DeadKernelError: the kernel died while running this cell"])]}
+
+
+TWO_TIMEOUTS = ("the test `test_square_hidden` ran longer than 15 s and was stopped: the code of yours it called did "
+                "not return in time; the test `test_cube_hidden` ran longer than 15 s and was stopped: the code of yours "
+                "it called did not return in time")
+IN_WORDS = ["This cell stopped: it ran past the time limit.",
+            "This cell did not run: the kernel died in the test `test_square_hidden`.",
+            "the kernel died while running this cell",
+            "Where your code failed (the test called your `square`)", "the cell defining `square`, line 2, in helper",
+            "raise ValueError('lengths must be positive')",
+            "the tests `test_square_hidden` and `test_cube_hidden` ran longer than 15 s and were stopped"]
+NOT_THEIRS = ["CellNotRun", "KeyboardInterrupt", "DeadKernelError", "protocol.py", "grader_bridge", "TrustedSide",
+              "Remote.__call__", "Could not get source"]
+
+
+def check_in_words(chromium, page_html: str, path: Path) -> str:
+    path.write_text(page_html)
+    page, _ = open_page(chromium, path, phone=True)
+    text = page.evaluate("() => document.body.innerText")
+    shot(page, path.stem, full_page=True)
+    page.context.close()
+    missing = [words for words in IN_WORDS if words not in text]
+    shown = [words for words in NOT_THEIRS if words in text] + re.findall(r"\bcell \d+\b", text)
+    assert not missing and not shown, (missing, shown)
+    assert text.count(TWO_TIMEOUTS) == 0
+    return text
+
+
+def test_tracebacks_and_limits_in_the_student_s_words(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    page_html, _ = feedback_page("timeout", TWO_TIMEOUTS, TIMEOUT_WORDS, outputs=limit_outputs(bridge_traceback(True)))
+    text = check_in_words(chromium, page_html, tmp_path / "in-words.html")
+    assert text.count("This cell did not run") == 1, "said in the cell that did not run, once"
+
+
+def test_control_without_the_grader_s_words_the_page_shows_the_machinery(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    page_html, _ = feedback_page("timeout", TWO_TIMEOUTS, TIMEOUT_WORDS, outputs=limit_outputs(bridge_traceback(False)),
+                                 in_words=False)
+    with pytest.raises(AssertionError, match="CellNotRun.*protocol.py"):
+        check_in_words(chromium, page_html, tmp_path / "machinery.html")

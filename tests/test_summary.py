@@ -147,3 +147,15 @@ def test_anchor_ids_are_safe():
     assert summary.anchor("test a<b>") == "cell-test_a_b_"
     page = summary.add_anchors('<a name="t1"></a><a name="comment-s1"></a>', ["t1", "s1", "absent"])
     assert page == '<a name="t1" id="cell-t1"></a><a name="comment-s1" id="cell-s1"></a>'
+
+
+def test_a_status_said_of_many_cells_is_said_once():
+    detail = ("the test `t1` ran longer than 60 s and was stopped: the code of yours it called did not return in time; "
+              "the test `t2` ran longer than 60 s and was stopped: the code of yours it called did not return in time; "
+              "the notebook ran past its 300 s limit before a given cell after the one defining `f`; "
+              "the cells from there on did not run")
+    assert summary.said_once(detail) == (
+        "the tests `t1` and `t2` ran longer than 60 s and were stopped: the code of yours it called did not return in "
+        "time; the notebook ran past its 300 s limit before a given cell after the one defining `f`; the cells from "
+        "there on did not run")
+    assert summary.said_once("the kernel died while running the test `t`") == "the kernel died while running the test `t`"

@@ -354,7 +354,8 @@ def advance_rng() -> None:
     torch.default_generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
 
 
-def error_header(exc: BaseException, token: int | None = None, namespace: dict | None = None) -> dict:
+def error_header(exc: BaseException, token: int | None = None, namespace: dict | None = None,
+                 called: str = "") -> dict:
     try:
         message = str(exc)
     except Exception:
@@ -362,7 +363,7 @@ def error_header(exc: BaseException, token: int | None = None, namespace: dict |
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + " [...]"
     return {"op": "raise", "type": type(exc).__name__[:100], "message": message, "token": token,
-            "frames": student_frames(exc, namespace or {})}
+            "frames": student_frames(exc, namespace or {}, called)}
 
 
 def plain_line(text, limit: int = MAX_LINE_CHARS) -> str:
@@ -382,16 +383,21 @@ def _library_paths() -> tuple[str, ...]:
     return tuple(p.rstrip("/") + "/" for p in found if p)
 
 
-def _cell_of(filename: str, namespace: dict) -> str:
-    """A student's cell, named by the first function or class it defines (a cell has no name of its own)."""
-    for name, value in list(namespace.items()):
+def _cell_of(filename: str, namespace: dict, prefer: tuple[str, ...] = ()) -> str:
+    """A student's cell, named by a function or class it defines (a cell has no name of its own): the one the
+    test called or the frame's own, when that cell defines them, else the first."""
+    def defined_here(value) -> bool:
         code = getattr(value, "__code__", None) or getattr(getattr(value, "__init__", None), "__code__", None)
-        if not name.startswith("_") and getattr(code, "co_filename", None) == filename:
+        return getattr(code, "co_filename", None) == filename
+
+    names = [n for n in prefer if n in namespace] + [n for n in list(namespace) if not n.startswith("_")]
+    for name in names:
+        if defined_here(namespace[name]):
             return f"the cell defining `{plain_line(name, 100)}`"
     return "your cell"
 
 
-def student_frames(exc: BaseException, namespace: dict) -> list[dict]:
+def student_frames(exc: BaseException, namespace: dict, called: str = "") -> list[dict]:
     """The frames of the student's own code in an error's traceback, innermost last, bounded: the bridge's
     frames and library code (torch, the standard library) left out, each line cut to MAX_LINE_CHARS."""
     libraries, found = _library_paths(), []
@@ -410,7 +416,7 @@ def student_frames(exc: BaseException, namespace: dict) -> list[dict]:
         if not filename:
             frames.append({"skipped": line})
             continue
-        frames.append({"cell": _cell_of(filename, namespace), "line": line, "name": plain_line(name, 100),
+        frames.append({"cell": _cell_of(filename, namespace, (called, name)), "line": line, "name": plain_line(name, 100),
                        "code": plain_line(linecache.getline(filename, line))})
     return frames
 
@@ -455,6 +461,8 @@ def student_block(exc: BaseException) -> str:
     if not isinstance(info, dict):
         return ""
     called = info.get("called") or "your code"
+    if info.get("running"):
+        return f"{STUDENT_BLOCK}: the test called {called}, which was still running when the time ran out\n"
     lines = [f"{STUDENT_BLOCK} (the test called {called}):"]
     for frame in info.get("frames", []):
         if "skipped" in frame:
@@ -707,7 +715,9 @@ class StudentSide:
             else:
                 raise BridgeError(f"unknown request {header.get('op')!r}")
         except BaseException as exc:  # the student's error, or a KeyboardInterrupt at the time limit
-            reply, out = error_header(exc, getattr(exc, "token", None), self.namespace), []
+            target = header.get("target") if isinstance(header.get("target"), list) else []
+            called = target[1] if len(target) > 1 and target[0] == "name" and isinstance(target[1], str) else ""
+            reply, out = error_header(exc, getattr(exc, "token", None), self.namespace, called), []
         send_frame(self.sock, reply, out)
 
     def serve(self, path: str) -> None:
@@ -969,6 +979,10 @@ class TrustedSide:
         try:
             value, changed = self._call(target, args, kwargs)
             return (value, changed) if report else value
+        except KeyboardInterrupt as exc:  # the test's time ran out while the student's code was still running
+            if not hasattr(exc, "_student"):
+                exc._student = {"frames": [], "called": self.called(target), "running": True}
+            raise
         except (MemoryError, RecursionError) as exc:
             raise StudentDataError(f"the test's kernel ran out of {'memory' if isinstance(exc, MemoryError) else 'stack'} "
                                    f"taking what {self.called(target)} sent back") from None

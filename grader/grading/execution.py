@@ -115,7 +115,8 @@ class GradedExecute(Execute):
         if gid and cells.is_solution(cell):
             return f"the cell defining `{gid}`"
         before = [cells.grade_id(c) for c in self._cells()[:index] if cells.is_solution(c) and cells.grade_id(c)]
-        return f"a cell after the one defining `{before[-1]}`" if before else "a cell before the first exercise"
+        which = "a given cell" if cells.is_given(cell) else "a cell you added"
+        return f"{which} after the one defining `{before[-1]}`" if before else f"{which} before the first exercise"
 
     def _cells(self) -> list:
         """The cells of the notebook being run (none before nbclient is given one)."""
@@ -125,7 +126,7 @@ class GradedExecute(Execute):
     def _code_in(self, cell: NotebookNode, index: int) -> str:
         """What ran in a cell, in words: a test, or the student's code in a cell."""
         label = self._cell_label(cell, index)
-        return label if cells.is_test(cell) else f"your code in {label}"
+        return label if cells.is_test(cell) or cells.is_given(cell) else f"your code in {label}"
 
     def preprocess_cell(self, cell, resources, index):
         """Execute one cell unless the kernel is gone; never let one cell end the notebook."""

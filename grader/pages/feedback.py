@@ -37,6 +37,8 @@ class ScrubHidden(Preprocessor):
     lines = List(Unicode(), help="Secret lines to remove from every output").tag(config=True)
     hidden_cells = List(Unicode(), help="Grade ids of the cells that hold hidden tests").tag(config=True)
     withhold_outputs = Bool(False, help="Show no output at all (cheating was detected)").tag(config=True)
+    in_words = Bool(True, help="Say in a sentence why a cell did not run to its end (False only for the tests' "
+                               "controls)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
@@ -65,12 +67,13 @@ class ScrubHidden(Preprocessor):
         if kind == "stream":
             output.text = scrub(output.text, secrets)
         elif kind == "error":
-            words = not_run_words(output.get("ename", ""), output.get("evalue", ""))
+            ename = str(output.get("ename", ""))
+            words = not_run_words(ename, output.get("evalue", "")) if self.in_words else None
             output.evalue = scrub(output.evalue, secrets)
             output.traceback = [scrub(line, secrets) for line in output.traceback]
-            if words is not None:  # where the student's code was when it was stopped is worth seeing; the rest is not
-                said = [scrub(f"This cell {words}.", secrets)]
-                output.traceback = said + (output.traceback if output.get("ename") == "KeyboardInterrupt" else [])
+            if words is not None:  # where the code was when it was stopped is worth seeing; the exception's name is not
+                frames = [e for e in output.traceback if not _names_the_exception(e, ename)] if ename == "KeyboardInterrupt" else []
+                output.traceback = [scrub(f"This cell {words}.", secrets)] + frames
         elif kind in ("execute_result", "display_data"):
             data = {k: v for k, v in output.get("data", {}).items() if k in KEPT_MIME
                     and (k == "text/plain" or (isinstance(v, str) and BASE64.fullmatch(v)))}
@@ -82,6 +85,12 @@ class ScrubHidden(Preprocessor):
             output.metadata = {k: {d: v for d, v in m.items() if d in ("width", "height") and type(v) is int}
                                for k, m in output.get("metadata", {}).items() if k in data and isinstance(m, dict)}
         return output
+
+
+def _names_the_exception(entry: str, ename: str) -> bool:
+    """A traceback entry that is its header or its last line (the exception's name), not a frame."""
+    text = readable(str(entry)).strip()
+    return "Traceback (most recent call last)" in text or text.startswith(ename) or not text.strip("-")
 
 
 class _SharedBytecode(BytecodeCache):

@@ -177,6 +177,28 @@ def verdicts(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozen
     return found
 
 
+NAMED = re.compile(r"`[^`]+`")
+
+
+def said_once(detail: str) -> str:
+    """A row's detail with sentences that differ only in the cell they name said once, naming them all:
+    "the tests `a` and `b` ran longer than ..." for four sentences of one kind."""
+    groups: dict[str, list[str]] = {}
+    for sentence in (part.strip() for part in detail.split("; ")):
+        names = NAMED.findall(sentence)
+        key = NAMED.sub("`*`", sentence, count=1) if names else sentence
+        groups.setdefault(key, []).append(names[0] if names else "")
+    said = []
+    for key, names in groups.items():
+        if len(names) == 1 or not names[0]:
+            said.append(key.replace("`*`", names[0], 1) if names[0] else key)
+            continue
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        plural = re.sub(r"\bthe (test|cell)\b `\*`", lambda m: f"the {m.group(1)}s {listed}", key, count=1)
+        said.append(plural.replace(" was ", " were ", 1) if plural != key else key.replace("`*`", listed, 1))
+    return "; ".join(said)
+
+
 def _points(x: float) -> str:
     return f"{x:g}"
 
@@ -194,7 +216,7 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
     parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
              f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
     if status != "graded":
-        said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
+        said = f"<br>{esc(scrub(said_once(detail), secrets))}" if detail else ""
         parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
     lines = verdicts(nb, cells, secrets, withhold)
     counts = Counter(t.message for t in lines if t.message and t.message != WRONG_VALUE)
