@@ -178,8 +178,13 @@ class FeedbackExporter(HTMLExporter):
 
 
 def within_budget(nb, budget: PageBudget) -> None:
-    """Cut what the notebook's cells would add to the page past the budget of text and images, in order."""
+    """Cut what the notebook's cells would add to the page past the budget of text and images, in order; past
+    it, cells that nbgrader does not grade are left out altogether (each would still cost a rendering)."""
+    kept_cells = []
     for cell in nb.cells:
+        if budget.text_bytes <= 0 and not cell.get("metadata", {}).get("nbgrader"):
+            continue
+        kept_cells.append(cell)
         cell.source = _cut(cell.get("source", ""), budget)
         kept = []
         for output in cell.get("outputs", []):
@@ -200,6 +205,7 @@ def within_budget(nb, budget: PageBudget) -> None:
             kept.append(output)
         if "outputs" in cell:
             cell.outputs = kept
+    nb.cells = kept_cells
 
 
 def _cut(text, budget: PageBudget) -> str:

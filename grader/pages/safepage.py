@@ -172,7 +172,7 @@ def take_math(markdown: str, found: dict[str, str], budget: PageBudget | None = 
     nonce = secrets.token_hex(8)
     parts, at = [], 0
     for start, end, inner_start, inner_end, display in math_spans(markdown):
-        if budget is not None and not budget.take_maths():
+        if budget is not None and not (budget.take_maths() and budget.in_time()):
             break
         token = f"gradermath{nonce}x{len(found)}"
         found[token] = mathml(markdown[inner_start:inner_end], display)
