@@ -508,3 +508,13 @@ def test_a_result_the_test_s_kernel_cannot_take_fails_that_test_with_a_named_err
         monkeypatch.undo()
         assert torch.equal(ex["double"](torch.ones(1)), torch.full((1,), 2.0)), "the next call works"
     assert "StudentDataError" in STUDENT_DATA_ERRORS
+
+
+def test_the_pages_read_the_student_s_frames_as_the_bridge_writes_them():
+    from grader.pages import summary
+
+    assert summary.STUDENT_BLOCK == protocol.STUDENT_BLOCK
+    exc = protocol.exception_from({"type": "AssertionError", "message": "mine", "frames": []}, "your `f`")
+    assert summary.failure_kind([{"output_type": "error", "ename": "AssertionError",
+                                  "traceback": ["Cell In[1]", protocol.student_block(exc), "AssertionError: mine"]}]) \
+        == "AssertionError", "an assert in the student's own code is their error, not a wrong value"

@@ -298,8 +298,8 @@ def test_control_output_is_kept_in_full_without_a_cap(tmp_path):
 
 @pytest.fixture(scope="module")
 def channel_scores():
-    """Each channel attack and its base, graded on one kernel pair per notebook (tests/quick.py): across the
-    bridge, and with the tests in the student's kernel. {name: ({test: points} split, {test: points} one kernel)}."""
+    """Each channel attack and its base, graded across the bridge on one kernel pair per notebook (tests/quick.py):
+    {name: {test cell: points}}."""
     from quick import grade_answers
 
     from grader.course.layout import SERIES
@@ -307,23 +307,18 @@ def channel_scores():
     found = {}
     for assignment in dict.fromkeys(a.assignment for a in CHANNEL):
         nb = next(n for n in SERIES if n.assignment == assignment)
-        attacks = [a for a in CHANNEL if a.assignment == assignment]
         fills = {}
-        for a in attacks:
+        for a in (a for a in CHANNEL if a.assignment == assignment):
             fills[a.name] = {a.cell: a.source}
             fills[f"base-{a.name}"] = {a.cell: a.base}
-        split, single = grade_answers(nb, fills, True), grade_answers(nb, fills, False)
-        for name in fills:
-            found[name] = (split[name], single[name])
+        found.update(grade_answers(nb, fills, True))
     return found
 
 
 @pytest.mark.parametrize("attack", CHANNEL, ids=lambda a: a.name)
 def test_a_channel_attack_gains_nothing(channel_scores, attack: ChannelAttack):
-    """Across the bridge (and with today's tests in one kernel too, as a student's own Validate runs them)."""
-    for mode, (attacked, base) in zip(("across the bridge", "in one kernel"),
-                                      zip(channel_scores[attack.name], channel_scores[f"base-{attack.name}"])):
-        assert sum(attacked.values()) <= sum(base.values()), (mode, attacked, base)
+    attacked, base = channel_scores[attack.name], channel_scores[f"base-{attack.name}"]
+    assert sum(attacked.values()) <= sum(base.values()), (attacked, base)
 
 
 @pytest.mark.parametrize("attack", CHANNEL, ids=lambda a: a.name)
