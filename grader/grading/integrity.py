@@ -111,14 +111,12 @@ def probe_expression() -> str:
                     "bridge": bridge}
 
 
-def bridge_fingerprint() -> dict:
-    """The bridge's code as the grader compiles it for the kernels, fingerprinted as the probe does."""
+def bridge_fingerprint(source: str) -> dict:
+    """The bridge's code (`source`, as the grader sends it to the kernels) fingerprinted as the probe does."""
     import types
 
-    from grader.bridge.trusted import BRIDGE_SOURCE
-
     module = types.ModuleType(BRIDGE_MODULE)
-    exec(compile(BRIDGE_SOURCE, BRIDGE_MODULE, "exec"), module.__dict__)
+    exec(compile(source, BRIDGE_MODULE, "exec"), module.__dict__)
     side = module.StudentSide({})
     expression = BRIDGE_PRINT % {"module": BRIDGE_MODULE, "side": BRIDGE_SIDE}
     ip = types.SimpleNamespace(user_ns={BRIDGE_SIDE: side})
@@ -128,9 +126,10 @@ def bridge_fingerprint() -> dict:
 
 
 @cache
-def reference_objects(folder: Path | None = None) -> dict:
-    """What the watched objects look like in a clean interpreter (this one), remembered in `folder`
-    per Python and torch version, since importing torch here costs seconds of every run."""
+def reference_objects(folder: Path | None = None, bridge_source: str = "") -> dict:
+    """What the watched objects look like in a clean interpreter (this one), and the bridge's fingerprint when
+    its source is given, remembered in `folder` per Python and torch version, since importing torch here costs
+    seconds of every run."""
     import hashlib
     import os
     import platform
@@ -138,17 +137,16 @@ def reference_objects(folder: Path | None = None) -> dict:
     import tempfile
     from importlib.metadata import version
 
-    from grader.bridge.trusted import BRIDGE_SOURCE
-
     key = hashlib.sha256(f"{platform.python_version()} {version('torch')} {DESCRIBE} {_objects_expr(kernel=False)} "
-                         f"{BRIDGE_PRINT} {BRIDGE_SOURCE}".encode()).hexdigest()[:16]
+                         f"{BRIDGE_PRINT} {bridge_source}".encode()).hexdigest()[:16]
     remembered = folder / f"reference-objects-{key}.json" if folder else None
     if remembered and remembered.exists():
         return json.loads(remembered.read_text())
     import torch  # noqa: F401  (the watched names live there)
 
     described = json.loads(json.dumps(eval(DESCRIBE % {"objects": _objects_expr(kernel=False)}, {"sys": sys})))
-    described[BRIDGE_KEY] = bridge_fingerprint()
+    if bridge_source:
+        described[BRIDGE_KEY] = bridge_fingerprint(bridge_source)
     if remembered:  # written whole, then renamed: a run starting meanwhile never reads half a file
         folder.mkdir(parents=True, exist_ok=True)
         fd, partial = tempfile.mkstemp(dir=folder, suffix=".partial")

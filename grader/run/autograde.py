@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from grader import results
+from grader.bridge.trusted import BRIDGE_SOURCE
 from grader.course import layout, release
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, cached_course
@@ -98,7 +99,7 @@ def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning:
                  keep_scratch: bool, split: bool = True) -> Settings:
     """How every notebook of this run is graded."""
     return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode, threads, warning, keep_scratch,
-                    reference_objects(layout.CACHE), split)
+                    reference_objects(layout.CACHE, BRIDGE_SOURCE), split)
 
 
 def cluster_session(scheduler):
