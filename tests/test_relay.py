@@ -142,7 +142,9 @@ def test_a_kernel_that_stops_answering_fails_the_call_instead_of_hanging(tmp_pat
                 ex["gone"](1)
         made.loop.call_soon_threadsafe(made.relay.begin_cell)
         made.loop.call_soon_threadsafe(made.relay.student_finished, "the serve loop ended")
-        with pytest.raises(RuntimeError, match="the serve loop ended"):
+        with pytest.raises(RuntimeError, match="the serve loop ended") as caught:
             made.proxies["dies"](1)
+        assert type(caught.value) is protocol.StudentSideGone and protocol.student_block(caught.value) == "", \
+            "the relay's word, not an error of the student's code"
     finally:
         made.close()

@@ -439,6 +439,8 @@ def exception_from(header: dict, called: str = "") -> BaseException:
     """An exception of the same builtin type (a RuntimeError naming the type otherwise), carrying the
     student's frames and which of the student's names the test called."""
     name, message = str(header.get("type", "Error"))[:100], str(header.get("message", ""))[:MAX_MESSAGE_CHARS]
+    if header.get("relay") is True:  # not the student's error: their side stopped answering (died, or was stopped)
+        return StudentSideGone(message)
     cls = getattr(builtins, name, None)
     exc = None
     if isinstance(cls, type) and issubclass(cls, Exception) and cls not in (StopIteration, StopAsyncIteration):
@@ -1164,6 +1166,10 @@ class TrustedSide:
     @staticmethod
     def _refuse_object():
         raise BridgeError("the student's code passed the test's object something that is not data")
+
+
+class StudentSideGone(BridgeError):
+    """The student's side stopped answering the test: its kernel died or was stopped (the relay says which)."""
 
 
 class StudentDataError(BridgeError):

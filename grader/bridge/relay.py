@@ -63,8 +63,9 @@ async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
 
 
 def error_frame(message: str, kind: str = "RuntimeError") -> bytes:
-    """A `raise` frame, as protocol.py reads it."""
-    text = json.dumps({"op": "raise", "type": kind, "message": message, "token": None, "buffers": []}).encode()
+    """A `raise` frame, as protocol.py reads it, marked as the relay's own (the student's side said nothing)."""
+    text = json.dumps({"op": "raise", "type": kind, "message": message, "token": None, "relay": True,
+                       "buffers": []}).encode()
     return PREFIX.pack(len(text), len(text)) + text
 
 

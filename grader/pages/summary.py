@@ -41,6 +41,7 @@ NOT_RUN_WORDS = {
     "KeyboardInterrupt": "stopped: it ran past the time limit",
     "DeadKernelError": "the kernel died while running this cell (out of memory, or the process ended)",
     "TestKernelFailed": "the grader's own test kernel failed here (an instructor will look at it)",
+    "StudentSideGone": "your code's kernel stopped answering the test (it died, or was stopped at the time limit)",
 }
 ANCHOR = "cell-"
 SUMMARY_ID = "grader-summary"
