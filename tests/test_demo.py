@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 def test_bundled_submissions_are_up_to_date(tmp_path):
     """demo/submissions is what `python -m grader demo --rebuild` writes from the current notebooks."""
     rebuild(tmp_path / "submissions")
-    assert tree_digest(tmp_path / "submissions") == tree_digest(layout.DEMO_SUBMISSIONS), \
+    assert tree_digest(tmp_path / "submissions") == tree_digest(layout.course().demo_submissions), \
         "run `python -m grader demo --rebuild` and commit demo/submissions"
 
 

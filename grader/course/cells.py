@@ -234,3 +234,10 @@ def secrets_of(source: nbformat.NotebookNode, also_public: frozenset[str] = froz
         for kind, lines in split_regions(cell.source)[1].items():
             inside[kind].update(filter(None, map(_meaningful, lines)))
     return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public))
+
+
+def solution_secrets(source: nbformat.NotebookNode) -> dict[str, frozenset[str]]:
+    """{grade id of each solution cell: its secret lines} of a source notebook."""
+    secret = secrets_of(source).solution
+    return {grade_id(cell): frozenset(filter(None, map(_meaningful, split_regions(cell.source)[1]["solution"]))) & secret
+            for cell in source.cells if is_solution(cell)}

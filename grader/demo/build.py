@@ -48,8 +48,9 @@ def sample_class() -> dict[tuple[str, Notebook], object]:
     return subs
 
 
-def rebuild(dest: Path = layout.DEMO_SUBMISSIONS) -> None:
-    """Write the sample class as an LMS would export it."""
+def rebuild(dest: Path | None = None) -> None:
+    """Write the sample class as an LMS would export it (default: the course's demo/submissions)."""
+    dest = dest or layout.course().demo_submissions
     if dest.exists():
         shutil.rmtree(dest)
     for (student, notebook), content in sample_class().items():
