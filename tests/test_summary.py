@@ -159,3 +159,28 @@ def test_a_status_said_of_many_cells_is_said_once():
         "time; the notebook ran past its 300 s limit before a given cell after the one defining `f`; the cells from "
         "there on did not run")
     assert summary.said_once("the kernel died while running the test `t`") == "the kernel died while running the test `t`"
+
+
+GONE = "the student's kernel stopped answering (it died or was stopped)"  # the relay's word (grader/bridge/relay.py)
+GONE_WORDS = "could not finish: your code's kernel stopped answering the test"
+
+
+def gone_page(in_words: bool = True) -> str:
+    """The toy's page where a visible and a hidden test each made a call that found no student side answering."""
+    error = new_output("error", ename="StudentSideGone", evalue=GONE, traceback=[
+        "Cell In[5], line 2\n----> 2 assert cube(2) == 8", "grader_bridge:1040, in TrustedSide.call", f"StudentSideGone: {GONE}"])
+    return feedback_page("kernel_died", outputs={"test_cube_visible": [error], "test_cube_hidden": [error]},
+                         in_words=in_words)[0]
+
+
+def test_a_call_no_student_side_answered_is_said_in_words_never_as_the_student_s_error():
+    text = html_text(gone_page())
+    assert f"This cell {GONE_WORDS}" in text, "the visible test's output"
+    assert text.count(GONE_WORDS) == 3, "the visible test's output and summary line, the hidden test's kind"
+    assert "(and 1 more test below)" in text and "the same error as above" in text
+    assert "StudentSideGone" not in text and "grader_bridge" not in text and "Where your code failed" not in text
+
+
+def test_control_without_the_grader_s_words_the_relay_s_case_reads_as_machinery():
+    text = html_text(gone_page(in_words=False))
+    assert "StudentSideGone" in text and "grader_bridge" in text and f"This cell {GONE_WORDS}" not in text

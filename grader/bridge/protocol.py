@@ -57,6 +57,7 @@ MAX_ITEMS = 100_000  # items of an iterator a student's code returns (e.g. `mode
 MAX_MESSAGE_CHARS = 4000  # of an error message that crosses
 MAX_FRAMES = 12  # of the student's traceback that cross (the first and the last half of them)
 MAX_LINE_CHARS = 200  # of each line of code, name or place in that traceback
+RELAY_MARK = "relay"  # the key of the relay's own `raise` frames: the student's side is gone (relay.py)
 MAX_STANDIN_ERRORS = 16  # errors of the test's objects kept while a call is in progress
 CALLBACK_METHODS = ("encode", "decode_step", "__call__")  # what student code may call on a test's object
 # ... and, on a test's object that is an nn.Module, the module methods that return data or the object itself
@@ -439,7 +440,7 @@ def exception_from(header: dict, called: str = "") -> BaseException:
     """An exception of the same builtin type (a RuntimeError naming the type otherwise), carrying the
     student's frames and which of the student's names the test called."""
     name, message = str(header.get("type", "Error"))[:100], str(header.get("message", ""))[:MAX_MESSAGE_CHARS]
-    if header.get("relay") is True:  # not the student's error: their side stopped answering (died, or was stopped)
+    if header.get(RELAY_MARK) is True:  # not the student's error: their side stopped answering (died, or was stopped)
         return StudentSideGone(message)
     cls = getattr(builtins, name, None)
     exc = None

@@ -34,14 +34,17 @@ ROW_MESSAGE_CHARS = 4000  # of a failure's message kept in the row, for the inst
 # kept in step by tests/test_bridge.py): what a hidden test's failure may show besides its kind.
 STUDENT_BLOCK = "Where your code failed"
 WRONG_VALUE = "wrong value"
-# Errors the grader gives a cell that did not run to its end, as a student reads them.
+# Errors the grader gives a cell that did not run to its end, as a student reads them: each finishes both
+# "This cell ..." (the cell's output on the page) and a failed test's line in the summary.
 NOT_RUN_WORDS = {
     "CellNotRun": "did not run",
     "CellTimeoutError": "stopped: it ran past the time limit",
     "KeyboardInterrupt": "stopped: it ran past the time limit",
-    "DeadKernelError": "the kernel died while running this cell (out of memory, or the process ended)",
-    "TestKernelFailed": "the grader's own test kernel failed here (an instructor will look at it)",
-    "StudentSideGone": "your code's kernel stopped answering the test (it died, or was stopped at the time limit)",
+    "DeadKernelError": "lost its kernel: the kernel died while running this cell (out of memory, or the process ended)",
+    "TestKernelFailed": "could not finish: the grader's own test kernel failed here (an instructor will look at it)",
+    # The relay's word (grader/bridge/protocol.py): the test's call found no student side answering.
+    "StudentSideGone": "could not finish: your code's kernel stopped answering the test (it died, or was stopped "
+                       "at the time limit)",
 }
 ANCHOR = "cell-"
 SUMMARY_ID = "grader-summary"
