@@ -261,6 +261,30 @@ def test_a_page_that_takes_too_long_stops_rendering_and_says_so():
     assert resources["shortened"]
 
 
+def test_maths_stops_at_the_page_s_time_limit_inside_one_cell():
+    """One cell of formulas cannot outlast the page's limit: its maths past the limit stays LaTeX source."""
+    class RunsOut(safepage.PageBudget):
+        """A budget whose time runs out after its 100th check."""
+        checks = 0
+
+        def in_time(self) -> bool:
+            self.checks += 1
+            if self.checks == 101:
+                self.started -= self.seconds + 1
+            return super().in_time()
+
+    budget = RunsOut(seconds=0.2)
+    found: dict[str, str] = {}
+    text = take_math(" ".join("$x_i$" for _ in range(1000)), found, budget)
+    assert len(found) == 100 and text.count("$x_i$") == 900 and "took more than 0.2 s" in budget.cut[0]
+
+
+def test_control_without_the_time_limit_one_cell_renders_all_its_maths():
+    found: dict[str, str] = {}
+    take_math(" ".join("$x_i$" for _ in range(1000)), found, safepage.PageBudget(seconds=10**9))
+    assert len(found) == 1000
+
+
 def test_control_a_whole_page_replace_per_span_grows_with_spans_times_page():
     """What the page builder did before: one replace over the whole page per span (quadratic); the tokens
     are now put back in one substitution."""
@@ -278,3 +302,73 @@ def test_control_a_whole_page_replace_per_span_grows_with_spans_times_page():
         page = page.replace(token, markup)
     assert len(calls) == 200
     assert safepage.put_math(text, found).count("<math") == 200
+
+
+# The floods a student's markdown can make of a page: one cell of 40,000 formulas (526 kB), and 10,000 cells of
+# 1.8 kB (18 MB). Each run builds its pages in a process of its own, which reports for each the seconds, the
+# page's size, what it rendered and how much more memory the process held at its peak.
+FLOODS = {
+    "formulas": "[' '.join('$x_i$' for _ in range(40_000))]",
+    "cells": "['Some words of a long essay. ' * 64 + '$x_i$' for _ in range(10_000)]",
+}
+FLOOD_RUN = """
+import json, resource, sys, time
+import nbformat
+from grader.pages import feedback, safepage
+
+class Unbounded(safepage.PageBudget):  # the control: every bound of the page's budget lifted
+    def __init__(self, seconds):
+        super().__init__(maths=10**9, text_bytes=10**12, image_bytes=10**12, seconds=10**9)
+
+found = []
+for name, sources, lifted, seconds in json.loads(sys.argv[1]):
+    feedback.PageBudget = Unbounded if lifted else safepage.PageBudget
+    nb = nbformat.from_dict({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                             "cells": [{"id": f"c{i}", "cell_type": "markdown", "metadata": {}, "source": s}
+                                       for i, s in enumerate(eval(sources))]})
+    exporter = feedback.FeedbackExporter(template_name="classic", page_seconds=seconds)
+    before, started = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.monotonic()
+    page, resources = exporter.from_notebook_node(nb)
+    found.append({"name": name, "seconds": time.monotonic() - started, "bytes": len(page),
+                  "maths": page.count("<math"), "cells": page.count('class="text_cell_render'),
+                  "shortened": resources["shortened"],
+                  "memory_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024})
+print(json.dumps(found))
+"""
+PAGE_SECONDS = 3  # the page's time limit in these runs (10 s in grading)
+
+
+def floods(*jobs: tuple[str, str, bool]) -> list[dict]:
+    """Run (name, sources, lifted) jobs in order in one fresh process."""
+    import json
+    import subprocess
+    import sys
+
+    runs = [(name, sources, lifted, PAGE_SECONDS) for name, sources, lifted in jobs]
+    done = subprocess.run([sys.executable, "-c", FLOOD_RUN, json.dumps(runs)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_a_flooded_page_costs_no_more_than_the_page_s_limits():
+    """Bounded in time (the page's limit and what follows it), size and memory, and it says it was cut. The
+    cells flood goes first, so that the process's peak memory is its own."""
+    cells, formulas = floods(("cells", FLOODS["cells"], False), ("formulas", FLOODS["formulas"], False))
+    for seen in (cells, formulas):
+        assert seen["seconds"] < PAGE_SECONDS + 3 and seen["bytes"] < 3.5 * 2**20 and seen["shortened"], seen
+    assert cells["memory_mb"] < 150, cells
+    assert cells["cells"] < 1200 and any("2 MB" in why for why in cells["shortened"]), \
+        ("past the 2 MB of text, cells nbgrader does not grade are left out, not rendered", cells)
+    assert formulas["maths"] == 5000 and any("5,000" in why for why in formulas["shortened"]), formulas
+
+
+@pytest.mark.slow
+def test_control_without_the_page_s_limits_the_page_grows_with_the_flood():
+    """A tenth of the cells flood and 6,000 formulas, every bound lifted: every cell, all its text and every
+    formula reach the page (the whole flood would cost ten times as much, and more)."""
+    cells, formulas = floods(("cells", FLOODS["cells"] + "[:1000]", True),
+                             ("formulas", "[' '.join('$x_i$' for _ in range(6000))]", True))
+    assert cells["cells"] == 1000 and cells["bytes"] > 1.8 * 2**20 and not cells["shortened"], cells
+    assert formulas["maths"] == 6000 and not formulas["shortened"], formulas
