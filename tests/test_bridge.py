@@ -398,6 +398,34 @@ def test_stand_ins_stay_with_the_test_and_are_called_back(pair):
             ex["pokes"](model)
 
 
+class Dropping(Scripted):
+    """A test's model in training mode: each decode_step draws (dropout)."""
+
+    def decode_step(self, prev, hidden):
+        return hidden + torch.rand(hidden.shape), hidden + 1
+
+
+def test_how_often_the_student_s_code_calls_the_test_back_moves_nothing_of_the_test_s_rng(pair):
+    after = []
+    with pair.cell() as ex:
+        for steps in (1, 7):
+            torch.manual_seed(3)
+            ex["decode"](Dropping(), torch.zeros(2, 3), steps)
+            after.append(torch.randn(4))
+    assert torch.equal(after[0], after[1])
+
+
+def test_control_in_one_process_the_callbacks_move_the_test_s_rng():
+    namespace: dict = {}
+    exec(STUDENT_CODE, namespace)
+    after = []
+    for steps in (1, 7):
+        torch.manual_seed(3)
+        namespace["decode"](Dropping(), torch.zeros(2, 3), steps)
+        after.append(torch.randn(4))
+    assert not torch.equal(after[0], after[1])
+
+
 def test_a_stand_in_s_own_error_comes_back_to_the_test_unchanged(pair):
     class Strict(Scripted):
         def decode_step(self, prev, hidden):

@@ -25,7 +25,9 @@ What a call carries, and what it never brings back:
   values); a test asks for that report through `call_reporting_changes`, and it decides nothing else.
 * The trusted global RNG state goes with each call, so a model built right after `manual_seed(s)` starts
   as it would in one process; the trusted RNG then moves on by a fixed step (`advance_rng`) and never
-  takes a state from the student's side.
+  takes a state from the student's side. The test's objects that the student's code calls back draw
+  from that next state, and the call leaves it where they found it: how often the student's code calls
+  them back moves nothing of the test's.
 * A result used as a value is data: what an exercise function, a call on a student's object or one of
   its methods returns. Handles come back only from constructors, from methods that return the object
   itself, as submodules, and from the methods that list submodules; anything else fails the test with
@@ -1023,10 +1025,14 @@ class TrustedSide:
         grads = [bool(t.requires_grad) for t in sent]
         enc.buffers.append(rng_state())
         advance_rng()
-        self._send({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs,
-                    "rng": len(enc.buffers) - 1, "grad": torch.is_grad_enabled(), "id": call_id, "grads": grads},
-                   enc.buffers)
-        header, buffers = self.wait()
+        after = torch.get_rng_state()
+        try:
+            self._send({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs,
+                        "rng": len(enc.buffers) - 1, "grad": torch.is_grad_enabled(), "id": call_id, "grads": grads},
+                       enc.buffers)
+            header, buffers = self.wait()
+        finally:  # the callbacks' draws (as many as the student's code chose) leave no trace on the test's RNG
+            torch.set_rng_state(after)
         if header.get("op") == "raise":
             raise self._error(header, target)
         dec = Decoder(buffers, self._decode_other)
