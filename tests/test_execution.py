@@ -75,6 +75,9 @@ class FakeManager:
     async def shutdown_kernel(self, now=False):
         self.shut_down = True
 
+    async def is_alive(self) -> bool:
+        return not self.shut_down
+
 
 def run_cell(client: FakeClient, source: str = "x = 1", cell_output_bytes: int = 2**20, timeout: int = 1):
     """Run one code cell through GradedExecute against `client`; (cell, executor, manager)."""
@@ -214,3 +217,25 @@ def test_a_cell_cut_short_by_the_notebook_s_limit_says_so():
     cell, _ = executor.preprocess_cell(new_code_cell("y = 2"), {}, 1)
     assert kinds(executor) == ["timeout", "timeout"] and [o.ename for o in cell.outputs] == ["CellNotRun"]
     assert "ran past its 3 s limit before a cell you added before the first exercise" in executor.record()["events"][1]["detail"]
+
+
+class FakePair:
+    """The kernel pair of a split run, as far as the executor reads it: one test cell's outcome."""
+
+    def __init__(self, ename: str):
+        self.ename = ename
+
+    async def run_test(self, cell, index):
+        return {"passed": False, "ename": self.ename, "student_stuck": False}
+
+
+@pytest.mark.parametrize("ename,noted", [("StudentDataError", True), ("MemoryError", True), ("RecursionError", True),
+                                         ("AssertionError", False), ("StudentSideGone", False)])
+def test_a_test_that_failed_on_what_the_student_s_code_sent_back_is_noted_in_the_record(ename, noted):
+    """The row's detail says so (grading/task.py's classify reads the `noted` events); an ordinary failure, or the
+    student's side gone, is no note (the control)."""
+    cell, executor, _ = run_cell(FakeClient([], reply={"status": "ok"}))
+    executor._pair = FakePair(ename)
+    executor._run_test_cell(cell, 0, "the test `test_x`")
+    notes = [e["detail"] for e in executor.record()["events"] if e["kind"] == "noted"]
+    assert bool(notes) is noted and all(ename in n and "`test_x` failed" in n for n in notes), notes
