@@ -315,6 +315,33 @@ def test_an_error_carries_the_student_s_frames_only(pair):
     assert files and not (set(files) & protocol.OWN_FILES), "the bridge's frames are left out of the test's traceback"
 
 
+def test_a_call_cut_by_the_time_limit_says_the_student_s_code_was_still_running(tmp_path):
+    """The time limit interrupts the test while the student's code runs: the traceback says which of their names
+    the test called and that it was still running, not a frame of the bridge."""
+    import os
+    import signal
+    import threading
+
+    namespace: dict = {}
+    exec("import time\ndef slow(x):\n    time.sleep(1.5)\n    return x\n", namespace)
+    made = Pair(tmp_path, namespace, {"slow": "function"})
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with made.cell() as ex:
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGINT)).start()  # as the kernel's interrupt does
+            with pytest.raises(KeyboardInterrupt) as caught:
+                ex["slow"](torch.ones(1))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        made.close()
+    assert protocol.student_block(caught.value) == (
+        f"{protocol.STUDENT_BLOCK}: the test called your `slow`, which was still running when the time ran out\n")
+
+
+def test_control_an_interrupt_that_is_not_the_bridge_s_says_nothing_of_the_student_s_code():
+    assert protocol.student_block(KeyboardInterrupt()) == ""
+
+
 def test_a_traceback_is_bounded_and_plain():
     frames = protocol._clean_frames([{"cell": "\x1b[31mred\n" + "x" * 1000, "line": 3, "name": "f", "code": "<b>"}] * 50)
     assert len(frames) == protocol.MAX_FRAMES + 1
