@@ -33,7 +33,8 @@ def autograde_preprocessors() -> list:
     return [GradedExecute if step is Execute else step for step in default]
 
 
-def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts) -> Config:
+def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts,
+                     notebook_key: str = "") -> Config:
     """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
     kernel under `uid`, and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
@@ -47,6 +48,7 @@ def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, 
     c.GradedExecute.kernel_manager_class = SandboxedKernelManager
     c.GradedExecute.trusted = trusted
     c.GradedExecute.exercises = dict(facts.exercise_kinds)
+    c.GradedExecute.notebook = notebook_key
     c.GradedExecute.trusted_setup = list(facts.trusted_setup)
     c.SandboxedKernelManager.mode = settings.sandbox
     c.SandboxedKernelManager.run_dir = str(run_dir)
@@ -67,7 +69,7 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook))
+    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), notebook.key)
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})
