@@ -118,14 +118,6 @@ def write_whole(path: Path, text: str) -> None:
 DERIVED = ("raw_score", "override", "late_penalty", "late_note", "lms_points", "assignment_max")
 
 
-def private_folder(path: Path) -> Path:
-    """Create `path` (and its parents) if needed and make it the owner's alone (0700): OUT holds graded
-    notebooks' outputs, tracebacks and everything collect knew."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
 def save(out: Path, row: Row, feedback: str | None = None) -> None:
     """Save one row as graded (and its feedback page), replacing any earlier one: each file written whole."""
     if feedback is not None:

@@ -89,7 +89,7 @@ def check_folders(submissions: Path, out: Path) -> None:
 
 def prepared_course(notebooks: list[Notebook]) -> PreparedCourse:
     """The course prepared for every released notebook, refused when notebooks/ is stale."""
-    course = cached_course(layout.CACHE, layout.available())  # one entry, whatever this run selects
+    course = cached_course(layout.course().private_cache(), layout.available())  # one entry, whatever this run selects
     stale = release.out_of_date(course, notebooks)
     if stale:
         keys = ", ".join(notebook.key for notebook in stale)
@@ -215,7 +215,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
         mode, warning = resolve_mode(sandbox)
         local_workers = max(1, workers or os.cpu_count() or 1)
-        results.private_folder(out)
+        layout.private_folder(out)  # OUT holds graded work, tracebacks, rosters: its owner's alone
         course = prepared_course(notebooks)
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
