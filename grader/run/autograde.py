@@ -221,7 +221,8 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
         threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // local_workers)
         settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split)
-        if timeout is None:
+        ran = [nb for nb in notebooks if any(f.notebook == nb and f.path is not None for f in found)]
+        if timeout is None and ran:  # the notebooks that will run get their limits from their reference
             def measure(jobs: list[Submission], limits: Settings) -> list[Result]:
                 got: list[Result] = []
                 grade_submissions(client, course, replace(settings, timeout=limits.timeout,
@@ -229,7 +230,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
                                   iter(jobs), len(jobs), local_workers, workers, got.append)
                 return got
 
-            times = reference_times(course, notebooks, measure, lambda text: print(text, file=progress_stream or sys.stderr))
+            times = reference_times(course, ran, measure, lambda text: print(text, file=progress_stream or sys.stderr))
             settings = replace(settings, reference_times=times)
         progress = Progress(len(found), progress_stream)
         written: set[tuple[str, str, str]] = set()
