@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 __all__ = ["DEFAULT_TIMEOUT", "NOTEBOOK_TIMEOUT_CELLS", "autograde"]
 REFERENCE_STUDENT = "(reference)"  # who the reference is while its cells are measured
 TIMES_NAME = "reference-times.json"  # in the prepared course's cache entry: {notebook key: {cell id: seconds}}
-MEASURING = Settings(timeout=600, notebook_timeout=1800)  # the limits the reference is measured under
+MEASURING = (600, 1800)  # the limits (per cell, per notebook) the reference is measured under
 
 
 def select(submissions: Path, assignment: list[str] | None, student: list[str] | None,
@@ -127,8 +127,8 @@ def run_settings(timeout: int | None, notebook_timeout: int | None, mode: str, w
 
 def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all: Callable, say=print) -> dict:
     """{notebook key: {cell id: seconds}}: each notebook's reference solution graded once, cell by cell, as
-    submissions are (`grade_all(submissions, settings) -> [Result]`), and kept in the prepared course's cache
-    entry (it changes when the source notebooks do)."""
+    submissions are (`grade_all(submissions) -> [Result]`, under the MEASURING limits), and kept in the
+    prepared course's cache entry (it changes when the source notebooks do)."""
     path = course.root / TIMES_NAME
     kept = json.loads(path.read_text()) if path.exists() else {}
     missing = [nb for nb in notebooks if nb.key not in kept]
@@ -136,7 +136,7 @@ def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all
         say(f"measuring the reference solution of {', '.join(nb.key for nb in missing)} for the default time limits "
             f"(once, until the source notebooks change)")
         jobs = [Submission(REFERENCE_STUDENT, nb, nbformat.writes(answers.submission(nb)).encode()) for nb in missing]
-        for result in grade_all(jobs, MEASURING):
+        for result in grade_all(jobs):
             row = result.row
             if row.score < row.max_score or not result.cell_seconds:
                 raise GraderError(f"the reference solution of {row.assignment}/{row.notebook} scored {row.score:g}/"
@@ -223,10 +223,9 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split)
         ran = [nb for nb in notebooks if any(f.notebook == nb and f.path is not None for f in found)]
         if timeout is None and ran:  # the notebooks that will run get their limits from their reference
-            def measure(jobs: list[Submission], limits: Settings) -> list[Result]:
+            def measure(jobs: list[Submission]) -> list[Result]:
                 got: list[Result] = []
-                grade_submissions(client, course, replace(settings, timeout=limits.timeout,
-                                                          notebook_timeout=limits.notebook_timeout),
+                grade_submissions(client, course, replace(settings, timeout=MEASURING[0], notebook_timeout=MEASURING[1]),
                                   iter(jobs), len(jobs), local_workers, workers, got.append)
                 return got
 
