@@ -12,6 +12,7 @@ from lms_exports import canvas, canvas_gradebook, moodle_worksheet, notebook_byt
 
 from grader.cli import main
 from grader.course import layout
+from grader.course.layout import SERIES
 from grader.errors import LmsError
 from grader.grading import submissions
 from grader.lms import manifest
@@ -357,6 +358,38 @@ def test_canvas_feedback_zip_follows_canvas_s_naming_rule(tmp_path):
     assert names == ["babbageben_102_7002_feedback_seq2seq.html", "lovelaceada_101_7001_feedback_seq2seq.html"]
     assert [canvas_reads(n) for n in names] == [("102", "7002"), ("101", "7001")]
     assert any("fb.zip: 1 student(s) without feedback in it: s003" in w for w in result.warnings)
+
+
+def test_every_page_of_the_course_gets_a_name_canvas_reads_as_its_student_s_file():
+    """For every notebook of the course, and Canvas names that would mislead its reading (all digits, a leading
+    dot, a resubmission, a late file), the page's name gives the user id and an attachment of that student's
+    own submission, the notebook's file first, and is not taken for a submitted URL's page."""
+    from test_term import canvas_reads
+    from grader.course.matching import Filed
+    from grader.lms.export import canvas_feedback_name
+
+    for nb in SERIES:
+        for who, late in (("lovelaceada", False), ("12345", False), (".", True), ("o", True)):
+            submitted = {nb.name: Filed(nb.filename, nb.name, entry=canvas(who, 101, 7002, nb.filename, late=late))}
+            stray = [Filed("notes.txt", student="s001", entry=canvas(who, 101, 7001, "notes.txt"))]
+            section = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101", notebooks=submitted)},
+                                       unplaced=stray)
+            name = canvas_feedback_name(section.submissions["s001"], section, "s001", f"{nb.name}.html")
+            assert canvas_reads(name) == ("101", "7002"), (nb.key, who, name)
+            assert name.endswith(f"{nb.name}.html") and "/" not in name
+            alone = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101")}, unplaced=stray)
+            assert canvas_reads(canvas_feedback_name(alone.submissions["s001"], alone, "s001", f"{nb.name}.html")) \
+                == ("101", "7001"), "a stray file of theirs will do"
+    section = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101", notebooks={
+        "bi_linkage": Filed("bi_linkage.ipynb", "bi_linkage", entry=canvas("ada", 101, 7002, "bi_linkage.ipynb"))})})
+    assert canvas_reads(canvas_feedback_name(section.submissions["s001"], section, "s001", "bi_linkage.html")) \
+        == ("101", "7002"), "a page whose last part starts with `link` is renamed, or Canvas skips it"
+    assert canvas_reads("ada_101_7002_feedback_bi_linkage.html") is None, "the control: Canvas skips that name"
+    assert canvas_reads("12345_101_7002_feedback_x.html") == ("12345", "101"), "the control: digits read as the id"
+    assert canvas_reads("._101_7002_feedback_x.html") is None, "the control: Canvas skips a name starting `._`"
+    anonymous = manifest.Section("canvas", submissions={"anon_x": manifest.Submitter("anon_x", notebooks={
+        "seq2seq": Filed("seq2seq.ipynb", "seq2seq", entry="anon_x_7002_seq2seq.ipynb")})})
+    assert canvas_feedback_name(anonymous.submissions["anon_x"], anonymous, "anon_x", "seq2seq.html") is None
 
 
 def test_nbgrader_feedback_zip_is_what_release_feedback_hands_back(tmp_path):

@@ -200,14 +200,20 @@ def feedback_files(out: Path, student: str, assignment: str) -> list[Path]:
     return sorted(folder.glob("*.html")) if folder.is_dir() else []
 
 
-def canvas_stem(submitter: manifest.Submitter | None, section: manifest.Section | None, student: str,
-                notebook: str) -> str | None:
-    """`<lastfirst>_<user id>_<attachment id>`: how Canvas's "Re-Upload Submissions" finds the submission a
-    file comments on (the first two all-digit parts of its name, `_`-separated, are the user id and one of
-    the attachments of that user's submission); the ids of the file collect placed as `notebook`, else of
-    any file that student submitted. None when there is none (nothing submitted, anonymous grading)."""
+def canvas_feedback_name(submitter: manifest.Submitter | None, section: manifest.Section | None, student: str,
+                         page: str) -> str | None:
+    """`<lastfirst>_<user id>_<attachment id>_feedback_<page>`, the name under which Canvas's "Re-Upload
+    Submissions" attaches `page` (`<notebook>.html`) to the student's submission as a comment. Canvas reads
+    the name so (canvas-lms, Assignment#infer_comment_context_from_filename): split on `_`, the first two
+    all-digit parts are the user id and the attachment id, which must be one of the attachments of that user's
+    submission; a name starting `._`, or whose last part starts with `link`, carries none. The ids are those of
+    the file collect placed as the page's notebook, else of any file that student submitted. None when there
+    is none (nothing submitted, anonymous grading)."""
     if submitter is None or not submitter.lms_id.isdigit():
         return None
+    notebook = page.removesuffix(".html")
+    if page.rsplit("_", 1)[-1].startswith("link"):  # Canvas would take it for a submitted URL's page
+        page = f"{notebook}_page.html"
     entries = [f.entry for nb, f in submitter.notebooks.items() if nb == notebook]
     entries += [f.entry for f in submitter.notebooks.values()]
     entries += [u.entry for u in (section.unplaced if section else ()) if u.student == student]
@@ -215,7 +221,9 @@ def canvas_stem(submitter: manifest.Submitter | None, section: manifest.Section 
         named = formats.canvas_ids(entry)
         if named and named[1] == submitter.lms_id:
             who, uid, attachment = named
-            return f"{'student' if who.isdigit() else who}_{uid}_{attachment}"  # digits there would read as the user id
+            if who.isdigit() or who.startswith("."):  # read as the user id, or a name Canvas skips
+                who = "student"
+            return f"{who}_{uid}_{attachment}_feedback_{page}"
     return None
 
 
@@ -225,7 +233,7 @@ def feedback_zip(out: Path, fmt: str, target: Path, students: list[Student], ass
     with why).
 
     Canvas ("Re-Upload Submissions" on the assignment's page): `<lastfirst>_<user id>_<attachment id>_feedback_<notebook>.html`,
-    flat (canvas_stem). Moodle ("Upload multiple feedback files in a zip"): `<Full name>_<participant id>_assignsubmission_file_/feedback.html`
+    flat (canvas_feedback_name). Moodle ("Upload multiple feedback files in a zip"): `<Full name>_<participant id>_assignsubmission_file_/feedback.html`
     (one page per notebook, named after it, when an assignment has several). nbgrader's exchange:
     `feedback/<student>/<assignment>/<notebook>.html` beside the `timestamp.txt` and `submission_secret.txt`
     the student submitted, as `nbgrader release_feedback` reads them in the course folder."""
@@ -240,10 +248,10 @@ def feedback_zip(out: Path, fmt: str, target: Path, students: list[Student], ass
             names = {}
             for page in pages:
                 if fmt == "canvas":
-                    stem = canvas_stem(submitter, section, s.student_id, page.stem)
-                    if stem is None:
+                    name = canvas_feedback_name(submitter, section, s.student_id, page.name)
+                    if name is None:
                         break
-                    names[page] = f"{stem}_feedback_{page.name}"
+                    names[page] = name
                 elif fmt == "moodle":
                     who = s.name or f"Participant {s.lms_id}"
                     names[page] = f"{who}_{s.lms_id}_assignsubmission_file_/" + ("feedback.html" if len(pages) == 1 else page.name)
