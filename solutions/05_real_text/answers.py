@@ -6,7 +6,7 @@ submissions from them. `cell` is the grade id of the solution cell the answer fi
 is that cell's whole content.
 """
 
-from grader.answers import Answer
+from grader.course.answers import Answer
 
 VOCAB, ENCODE, BUCKETS, COLLATE, CHARS = "build_vocab", "encode", "bucket_batches", "collate", "CharCNN"
 
