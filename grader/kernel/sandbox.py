@@ -27,6 +27,7 @@ from grader.kernel import confine
 MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
+SHM_BYTES = 64 * 2**20
 MAX_MESSAGE_BYTES = 64 * 2**20
 STARTUP_TIMEOUT = 120  # seconds a sandboxed kernel may take to answer its first request
 DATA_FOLDER = "data"  # where a kernel finds its assignment's data, relative to its working directory
@@ -70,7 +71,10 @@ def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str
            "--proc", "/proc", "--dev", "/dev",
            # tmpfs first: a later tmpfs would hide the binds below it
            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME]
+           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME,
+           # POSIX shared memory, private to the sandbox: torch's share_memory_() (DataLoader workers, datasets'
+           # IterableDataset) needs it; under --dev alone only root may write there
+           "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     binds = readonly_roots()
     # bwrap creates missing parents as 0700, which the kernel's uid could not cross.
     for parent in parents_of(binds + [run_dir]):
