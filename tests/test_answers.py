@@ -49,8 +49,10 @@ def test_tests_edited_to_pass_are_restored(catalogue_run, notebook):
 
 
 def test_catalogue_covers_every_exercise(notebook):
-    """At least one wrong answer per exercise, 8 in all, and two other correct answers."""
+    """At least one wrong answer per exercise, 8 in all, and two other correct answers, each under its own name."""
     catalogue = answers.catalogue(notebook)
+    names = [a.name for a in catalogue]
+    assert len(set(names)) == len(names), sorted({n for n in names if names.count(n) > 1})
     wrong = {notebook.exercise_of(a.cell) for a in catalogue if not a.correct}
     assert set(notebook.exercises) <= wrong, set(notebook.exercises) - wrong
     assert sum(not a.correct for a in catalogue) >= 8

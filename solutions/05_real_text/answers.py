@@ -60,7 +60,7 @@ SCORES = '''
 
 ANSWERS = [
     # ---------------------------------------------------------------- build_vocab: mistakes
-    Answer("no_lowercase", VOCAB, correct=False,
+    Answer("counts_as_written", VOCAB, correct=False,
            why="counts words as written: 'The' and 'the' are two words, and capitalised words stay in the vocabulary",
            source=vocab('''
     counts = Counter(w for s in sentences for w in s)
@@ -151,7 +151,7 @@ def build_vocab(sentences, min_freq=1):
 ''')),
 
     # ---------------------------------------------------------------- encode: mistakes
-    Answer("no_lowercase", ENCODE, correct=False,
+    Answer("looks_up_as_written", ENCODE, correct=False,
            why="looks words up as written: every capitalised word becomes <unk>",
            source=encoder('''
     return {"input_ids": [[vocab.get(w, 1) for w in s] for s in batch["tokens"]],
