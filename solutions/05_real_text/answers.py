@@ -455,13 +455,22 @@ def build_vocab(sentences, min_freq=1):
 ''')),
     # ---------------------------------------------------------------- CharCNN: other correct ways
     Answer("relu_after_max", CHARS, correct=True,
-           why="the maximum of the raw scores over the real characters (-inf elsewhere), then the ReLU: the same "
-               "numbers, since ReLU is increasing, and ReLU(-inf) = 0 for a row of padding",
-           source=char_cnn('''
-        scores = self.conv(self.embedding(chars).transpose(1, 2))
-        real = (chars != self.pad_idx).unsqueeze(1)
-        return F.relu(scores.masked_fill(~real, float("-inf")).amax(dim=2))
-''')),
+           why="the maximum of the raw scores over the real characters (-inf elsewhere, with torch.where), then the "
+               "ReLU: the same numbers, since ReLU is increasing, and ReLU(-inf) = 0 for a row of padding",
+           source='''
+class CharCNN(nn.Module):
+    def __init__(self, num_chars, char_dim, out_dim, kernel_size=3, pad_idx=0):
+        super().__init__()
+        self.embedding = nn.Embedding(num_chars, char_dim, padding_idx=pad_idx)
+        self.conv = nn.Conv1d(char_dim, out_dim, kernel_size, padding=kernel_size // 2)
+        self.pad = pad_idx
+
+    def forward(self, chars):
+        x = self.conv(self.embedding(chars).permute(0, 2, 1))  # N, filters, L
+        padding = (chars == self.pad)[:, None, :]
+        best = torch.where(padding, torch.full_like(x, float("-inf")), x).max(dim=-1).values
+        return torch.relu(best)
+'''),
     Answer("multiply_by_mask", CHARS, correct=True,
            why="multiplies the ReLU outputs by the mask (zeros at padding) and takes max(...).values",
            source=char_cnn(SCORES + '''
