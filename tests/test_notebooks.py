@@ -170,7 +170,7 @@ def run_in_full(nb: layout.Notebook, folder) -> tuple[nbformat.NotebookNode, flo
     """The source notebook executed top to bottom as a student runs it (not in grading mode), and its seconds."""
     source = nbformat.read(nb.source, as_version=4)
     if nb.data:  # the notebook reads its data from data/ beside it
-        (folder / "data").symlink_to(nb.data, target_is_directory=True)
+        (folder / layout.DATA_FOLDER).symlink_to(nb.data, target_is_directory=True)
     start = time.monotonic()
     NotebookClient(source, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
     return source, time.monotonic() - start

@@ -17,7 +17,7 @@ import nbformat
 from traitlets.config import Config
 
 from grader.course.cells import NotebookFacts, facts_of
-from grader.course.layout import Notebook, private_folder
+from grader.course.layout import DATA_FOLDER, Notebook, private_folder
 from grader.errors import GraderError
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class CourseFolder:
 
     def data(self, notebook: Notebook) -> Path | None:
         """The assignment's data as this course keeps it (apart from nbgrader's folders), None if it has none."""
-        folder = self.root / "data" / notebook.assignment
+        folder = self.root / DATA_FOLDER / notebook.assignment
         return folder if folder.is_dir() else None
 
 
@@ -163,7 +163,7 @@ def new_course(root: Path, notebooks: list[Notebook]) -> list[str]:
         dest = CourseFolder(root).source(notebook)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(notebook.source, dest)
-        data = root / "data" / notebook.assignment
+        data = root / DATA_FOLDER / notebook.assignment
         if notebook.data is not None and not data.exists():
             shutil.copytree(notebook.data, data)
     return list(dict.fromkeys(notebook.assignment for notebook in notebooks))

@@ -22,6 +22,7 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, Unicode
 
+from grader.course.layout import DATA_FOLDER
 from grader.kernel import confine
 
 MODES = ("auto", "bwrap", "none")
@@ -30,7 +31,6 @@ TMPFS_BYTES = 256 * 2**20
 SHM_BYTES = 64 * 2**20
 MAX_MESSAGE_BYTES = 64 * 2**20
 STARTUP_TIMEOUT = 120  # seconds a sandboxed kernel may take to answer its first request
-DATA_FOLDER = "data"  # where a kernel finds its assignment's data, relative to its working directory
 
 
 @cache
