@@ -14,7 +14,7 @@ LOCK := constraints.txt
 # The installer itself, pinned like everything it installs.
 PIP_VERSION := 26.3
 
-.PHONY: all lock wheel test test-fast release lab validate demo screenshots bench clean
+.PHONY: all lock wheel test test-fast release lab validate demo screenshots bench bench-notebook clean
 
 all: $(VENV)/.installed
 
@@ -62,6 +62,10 @@ screenshots: demo
 
 bench: all
 	$(BIN)/python -m devtools bench --students $(N)
+
+# notebook 4 in full beside notebook 2, median of 3 (the README's "about a minute and a half")
+bench-notebook: all
+	$(BIN)/python -m devtools notebook-time
 
 clean:
 	rm -rf dist demo/out .pytest_cache
