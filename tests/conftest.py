@@ -134,9 +134,12 @@ def prepared_course():
     return cached_course(layout.course().private_cache(), layout.available())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium under Playwright, headless (never a browser Playwright downloads)."""
+    """Debian's Chromium under Playwright, headless (never a browser Playwright downloads).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is open, so a
+    session-wide browser would make every later `asyncio.run` in the suite fail."""
     from devtools.screenshots import CHROMIUM, launch
 
     require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")

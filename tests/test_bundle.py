@@ -266,7 +266,7 @@ def test_the_wheel_autogrades_a_submission(wheel, wheel_release, tmp_path):
     done = grader(wheel, "autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     row = read_grades_csv(tmp_path / "out")[("ada", nb.key)]
-    assert row["status"] == "graded" and float(row["score"]) == float(row["max_score"]) > 0, row
+    assert row.status == "graded" and row.score == row.max_score > 0, row
     settings = html_text((tmp_path / "out" / "report.html").read_text())
     assert re.search(r"grader version\s*" + re.escape(VERSION) + r"(?![\d.])", settings), "the run settings name the version"
     assert stat.S_IMODE((course / ".cache").stat().st_mode) == 0o700
@@ -282,7 +282,7 @@ def test_the_wheel_runs_the_demo(wheel, wheel_release):
     done = grader(wheel, "demo")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     key = layout.notebooks_of(WHEEL_COURSE[0])[0].key
-    grades = {student: (row["status"], float(row["score"]), float(row["max_score"]))
+    grades = {student: (row.status, row.score, row.max_score)
               for (student, notebook), row in read_grades_csv(course / "demo" / "out").items() if notebook == key}
     assert grades["ada"][0] == "graded" and grades["ada"][1] == grades["ada"][2] > 0, grades
     assert grades["ben"][0] == "graded" and grades["ben"][1] < grades["ben"][2], grades  # a catalogued wrong answer
