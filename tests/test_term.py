@@ -250,6 +250,12 @@ def test_a_whole_term(term, capsys):
     report = Path("OUT/report.html").read_text()
     assert f"time limits, {PACKED}" in report and f"time limits, {SEQ}" in report, "each assignment's limits"
 
+    # --- what OUT holds: the README's table, nothing else -------------------------------------------------
+    assert sorted(p.name for p in Path("OUT").iterdir()) == [
+        "collect-manifest.json", "feedback", "grades.csv", "overrides.csv", "policy.json", "report-data.json",
+        "report.html", "results", "unplaced.json"]
+    assert set(json.loads(Path("OUT/policy.json").read_text())) == {PACKED, SEQ}
+
     # --- every page agrees with what the LMS got ----------------------------------------------------------
     assert run("export", "OUT", "--format", "canvas", "--roster", "gradebook.csv", "--to", "final.csv") == 0
     final = canvas_file("final.csv")
