@@ -13,7 +13,7 @@ import resource
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
@@ -53,6 +53,7 @@ class Result:
 
     row: Row
     feedback: str
+    cell_seconds: dict[str, float] = field(default_factory=dict)  # how long each cell ran (by cell id)
 
     @property
     def traceback(self) -> str:
@@ -155,12 +156,13 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
+        graded.limits = settings.limits(notebook.key).words()
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
         if page:
             page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, page or "")
+        return Result(graded, page or "", dict(record.get("seconds", {})))
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",
