@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 from bridge_pair import Pair, ProcessPair
+from hostile import ZERO_WEIGHTS
 
 from grader.bridge import protocol
 from grader.bridge.protocol import BridgeError, Handle, call_reporting_changes, send_frame
@@ -156,34 +157,9 @@ def test_tensors_cross_as_plain_tensors(pair):
     assert type(out) is torch.Tensor and torch.equal(out, torch.arange(6.0).reshape(2, 3) * 2)
 
 
-RNG_CODE = STUDENT_CODE + '''
-import struct
-
-def untemper(y):
-    """The Mersenne Twister word that tempers to `y`."""
-    def un_right(y, s):
-        x = y
-        for _ in range(32 // s + 1):
-            x = y ^ (x >> s)
-        return x & 0xFFFFFFFF
-    def un_left(y, s, m):
-        x = y
-        for _ in range(32 // s + 1):
-            x = y ^ ((x << s) & m)
-        return x & 0xFFFFFFFF
-    return un_right(un_left(un_left(un_right(y, 18), 15, 0xEFC60000), 7, 0x9D2C5680), 11)
-
-def zero_weights_state():
-    """A global RNG state after which uniform_ draws exactly 0.0 (the midpoint of a symmetric range) for
-    the next 623 numbers: left = 624, next = 0, every word untemper(0x00800000)."""
-    raw = bytearray(torch.get_rng_state().numpy().tobytes())
-    seed, left, seeded, nxt = struct.unpack_from("<QiiQ", raw, 0)
-    struct.pack_into("<QiiQ", raw, 0, seed, 624, seeded, 0)
-    struct.pack_into("<624Q", raw, 24, *([untemper(0x00800000)] * 624))
-    return torch.frombuffer(raw, dtype=torch.uint8).clone()
-
+RNG_CODE = STUDENT_CODE + ZERO_WEIGHTS + '''
 def leaves_zero_weights(x):
-    torch.set_rng_state(zero_weights_state())
+    torch.set_rng_state(_zero_weights_state())
     return x
 
 def draws_a_lot(x):
