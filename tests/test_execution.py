@@ -299,3 +299,14 @@ def test_a_timeout_in_a_cell_shortens_the_next_call_of_its_exercise(monkeypatch)
     assert executor._get_timeout(nb.cells[1]) == 1, "max(1 s, 3 x 0.15 s), where it was 2"
     assert executor.clock.timed_out == {"f"}
     assert set(executor.record()["seconds"]) == {"first"}, "each cell's time, by cell id"
+
+
+def test_a_cell_that_hands_an_exercise_to_a_helper_counts_as_calling_it():
+    """The short limit after a timeout reaches a test that passes the exercise on (`changed_arguments(lstm_cell, ...)`),
+    not a cell that only has a longer name or an attribute of the same spelling."""
+    from grader.grading.settings import calls
+
+    exercises = {"lstm_cell", "run_packed"}
+    assert calls({"source": "_, _changed = changed_arguments(lstm_cell, x, h)"}, exercises) == {"lstm_cell"}
+    assert calls({"source": "y = lstm_cell (x, h, c)\nrun_packed(batch)"}, exercises) == {"lstm_cell", "run_packed"}
+    assert calls({"source": "model.lstm_cell(x)\nmy_lstm_cell(x)\nrun_packed_twice = 1"}, exercises) == set()
