@@ -67,6 +67,24 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return lab(Path(args.root).resolve(), args.port, not args.no_browser, args.jupyter_args)
 
 
+def cmd_formgrader(args: argparse.Namespace) -> int:
+    from grader.manual.course import build, require_results
+    from grader.manual.lab import run_formgrader
+    from grader.run.autograde import prepared_course, refresh_class_outputs
+
+    out = Path(args.out).resolve()
+    require_results(out)
+    root = build(out, prepared_course(layout.available()))
+    print(f"formgrader on {root}: grade the written answers, then stop JupyterLab (Ctrl-C) to bring grades.csv, "
+          f"the feedback pages and the report up to date")
+    status = run_formgrader(root, args.port, not args.no_browser, args.jupyter_args)
+    rows = refresh_class_outputs(out)
+    left = [w for r in rows for w in r.written if w.score is None]
+    print(f"updated {out / 'grades.csv'}, feedback/ and report.html: "
+          f"{len(left)} written answer{'s' if len(left) != 1 else ''} left to grade")
+    return status
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from grader.demo.build import rebuild
     from grader.demo.round_trip import round_trip, write_canvas_exports
@@ -132,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
 
+    p = sub.add_parser("formgrader", help="grade the written answers in nbgrader's formgrader (JupyterLab on OUT/course); "
+                                          "other options go to jupyter lab")
+    p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_formgrader)
+
     from grader.lms.commands import add_commands  # collect, export: the LMS round trip
     add_commands(sub)
     return parser
@@ -140,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "lab":
+    if unknown and args.command not in ("lab", "formgrader"):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.jupyter_args = unknown
     logs.configure(logs.level_for(args.verbose))

@@ -15,8 +15,8 @@ import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "late",
-               "submitted_at"]
+CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "manual_score", "to_grade",
+               "detail", "late", "submitted_at"]
 
 
 @dataclass
@@ -31,8 +31,26 @@ class CellResult:
 
 
 @dataclass
+class WrittenAnswer:
+    """One written answer of a row: who wrote what (its hash), and what a person gave it, once they have."""
+
+    grade_id: str
+    question: str  # the question's title, as the notebook's heading gives it
+    points: float
+    answer_sha256: str = ""  # of the answer's text (course/written.answer_hash); "" when the cell is missing
+    score: float | None = None  # None: still to grade
+    comment: str = ""  # the grader's comment, for the student
+    note: str = ""  # what the grader did on its own: "not answered", "changed since it was graded (...)"
+
+
+@dataclass
 class Row:
-    """One student x notebook result."""
+    """One student x notebook result.
+
+    As graded (OUT/results), `score` counts the tests and `written` holds every written answer ungraded (or 0
+    where it was left unanswered); the class's grades (lms/grades.py) put the manual scores in: `score` is then
+    the tests plus `manual_score`, and `to_grade` the points of the answers nobody has graded yet.
+    """
 
     student_id: str
     assignment: str
@@ -47,18 +65,22 @@ class Row:
     traceback: str = ""  # the grader's own traceback, on an `error` row
     late: str = ""  # from the collect manifest: "true", "false", or "" when the LMS did not say
     submitted_at: str = ""  # ISO 8601, from the collect manifest
+    written: list[WrittenAnswer] = field(default_factory=list)
+    manual_score: float = 0.0  # the points people gave the written answers
+    to_grade: float = 0.0  # the points of the written answers still to grade
 
     def csv_row(self) -> dict[str, str]:
         values = asdict(self)
-        values["score"] = f"{self.score:g}"
-        values["max_score"] = f"{self.max_score:g}"
+        for number in ("score", "max_score", "manual_score", "to_grade"):
+            values[number] = f"{getattr(self, number):g}"
         return {k: values[k] for k in CSV_COLUMNS}
 
     @classmethod
     def from_csv(cls, line: dict[str, str]) -> Row:
         """A row as grades.csv wrote it (columns it lacks are left empty)."""
         values = {k: line.get(k) or "" for k in CSV_COLUMNS}
-        return cls(**{**values, "score": float(values["score"] or 0), "max_score": float(values["max_score"] or 0)})
+        numbers = {k: float(values[k] or 0) for k in ("score", "max_score", "manual_score", "to_grade")}
+        return cls(**{**values, **numbers})
 
 
 def results_dir(out: Path) -> Path:
@@ -84,20 +106,32 @@ def write_whole(path: Path, text: str) -> None:
     os.replace(partial, path)
 
 
-def save(out: Path, row: Row, feedback: str | None = None) -> None:
-    """Save one row (and its feedback page): each file written whole."""
+def graded_path(out: Path, student: str, assignment: str, notebook: str) -> Path:
+    """OUT/results/<student>/<assignment>/<notebook>.ipynb: the notebook as nbgrader autograded it (hidden tests,
+    outputs), kept for formgrader (grader/manual/); OUT is private."""
+    return results_dir(out) / student / assignment / f"{notebook}.ipynb"
+
+
+def save(out: Path, row: Row, feedback: str | None = None, graded: str | None = None) -> None:
+    """Save one row (and its feedback page and autograded notebook): each file written whole, the row last."""
     if feedback is not None:
         write_whole(feedback_path(out, row.student_id, row.assignment, row.notebook), feedback)
+    if graded is not None:
+        write_whole(graded_path(out, row.student_id, row.assignment, row.notebook), graded)
     write_whole(row_path(out, row.student_id, row.assignment, row.notebook), json.dumps(asdict(row), indent=1))
+
+
+def row_of(data: dict) -> Row:
+    """A row from its JSON."""
+    data = dict(data)
+    data["cells"] = [CellResult(**c) for c in data.get("cells", [])]
+    data["written"] = [WrittenAnswer(**w) for w in data.get("written", [])]
+    return Row(**data)
 
 
 def load_all(out: Path) -> list[Row]:
     """Every row saved under OUT, sorted by student, assignment, notebook."""
-    rows = []
-    for path in results_dir(out).glob("*/*/*.json"):
-        data = json.loads(path.read_text())
-        data["cells"] = [CellResult(**c) for c in data.get("cells", [])]
-        rows.append(Row(**data))
+    rows = [row_of(json.loads(path.read_text())) for path in results_dir(out).glob("*/*/*.json")]
     return sorted(rows, key=lambda r: (r.student_id, r.assignment, r.notebook))
 
 

@@ -6,16 +6,19 @@ import pytest
 from helpers import read_grades_csv, tree_digest
 
 from grader.course import layout
-from grader.demo.build import rebuild
+from grader.demo.build import DEMO_MARKS, rebuild
 
 pytestmark = pytest.mark.slow
 
 
 def test_bundled_submissions_are_up_to_date(tmp_path):
-    """demo/submissions is what `python -m grader demo --rebuild` writes from the current notebooks."""
-    rebuild(tmp_path / "submissions")
+    """demo/submissions (and the grades its written answers got) are what `python -m grader demo --rebuild` writes
+    from the current notebooks."""
+    rebuild(tmp_path / "submissions", tmp_path / DEMO_MARKS.name)
     assert tree_digest(tmp_path / "submissions") == tree_digest(layout.DEMO_SUBMISSIONS), \
         "run `python -m grader demo --rebuild` and commit demo/submissions"
+    assert (tmp_path / DEMO_MARKS.name).read_text() == DEMO_MARKS.read_text(), \
+        "run `python -m grader demo --rebuild` and commit demo/manual_grades.csv"
 
 
 def test_demo_grades(demo_run):
@@ -24,8 +27,14 @@ def test_demo_grades(demo_run):
     got = {(s, key): (r.status, r.score, r.max_score) for (s, key), r in grades.items()}
     for nb in course:
         status, score, best = got[("ada", nb.key)]
-        assert status == "graded" and score == best > 0, ("ada", nb.key)
-    assert got[("ben", course[0].key)][0] == "graded" and got[("ben", course[0].key)][1] == got[("ben", course[0].key)][2]
+        assert status == "graded" and score == best > 0, ("ada", nb.key)  # her written answers graded in full
+        assert grades[("ada", nb.key)].manual_score > 0 and grades[("ada", nb.key)].to_grade == 0
+    # ben: full test marks on the first notebook, 1 of 2 points on one written answer (demo/manual_grades.csv), the
+    # other left to grade, as are his written answers in the other notebooks
+    ben = grades[("ben", course[0].key)]
+    assert ben.status == "graded" and ben.score + ben.to_grade == ben.max_score - 1
+    assert (ben.manual_score, ben.to_grade) == (1.0, 2.0) and "written answers to grade" in ben.detail
+    assert all(grades[("ben", nb.key)].to_grade > 0 for nb in course[1:])
     assert got[("ben", course[1].key)][0] == "graded" and got[("ben", course[1].key)][1] < got[("ben", course[1].key)][2]
     # ben's renamed `<notebook> (1).ipynb` for the last notebook is placed and graded
     status, score, best = got[("ben", course[-1].key)]

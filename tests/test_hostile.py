@@ -117,7 +117,8 @@ def test_hostile_submission_gets_a_row_and_no_points(sandboxed, case):
 
 
 def test_honest_submissions_in_the_same_run_are_graded_correctly(sandboxed):
-    assert sandboxed.rows["victim"].score == sandboxed.rows["victim"].max_score
+    victim = sandboxed.rows["victim"]
+    assert victim.score + victim.to_grade == victim.max_score  # full test marks; its written answers left to grade
     assert sandboxed.rows["victim"].status == "graded"
     # Both keep the reference lstm_cell (6 points); zeros also really passes one run_packed test (inputs unchanged).
     assert sandboxed.rows["honest_zeros"].score == 7

@@ -45,6 +45,13 @@ class Notebook:
         return SOLUTIONS / self.assignment / self.filename
 
     @property
+    def rubrics(self) -> Path:
+        """The rubrics of the assignment's written questions (course/written.py), beside the source; never released."""
+        from grader.course.written import RUBRICS_FILE
+
+        return SOLUTIONS / self.assignment / RUBRICS_FILE
+
+    @property
     def released(self) -> Path:
         """The student version generated from the source."""
         return NOTEBOOKS / self.assignment / self.filename

@@ -85,8 +85,10 @@ def write_canvas_exports(dest: Path = DEMO_CANVAS, submissions: Path = layout.DE
 
 def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assignments: list[str] | None = None,
                exports: Path = DEMO_CANVAS, late_penalty: str = "20%"):
-    """collect each Canvas zip into OUT/collected, autograde it into OUT, export OUT/canvas_import.csv;
-    prints what each step did and returns the rows."""
+    """collect each Canvas zip into OUT/collected, autograde it into OUT (with the written answers an instructor
+    graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv leaving blank what is still to
+    grade; prints what each step did and returns the rows."""
+    from grader.demo.build import seed_marks
     from grader.lms.collect import collect
     from grader.lms.commands import print_plan
     from grader.lms.export import export
@@ -107,12 +109,14 @@ def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assi
         zip_path = exports / f"{assignment}.zip"
         print(f"$ python -m grader collect {shown(zip_path)} --assignment {assignment} --into {into} --roster {gradebook}")
         print_plan(collect(zip_path, assignment, into, roster), into, zip_path)
+    seed_marks(out)  # as if the written answers had been graded in formgrader (python -m grader formgrader OUT)
     print(f"$ python -m grader autograde {into} --out {out}")
     rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen)
     target = out / "canvas_import.csv"
     print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target} "
-          f"--late-penalty {late_penalty}")
-    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen, policy=parse_policy(late_penalty))
+          f"--late-penalty {late_penalty} --ungraded blank")
+    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen, policy=parse_policy(late_penalty),
+                    ungraded="blank")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {target} (upload it in Canvas: Grades > Import) and {result.details}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import nbformat
 
+from grader.course import cells as cellfacts
 from grader.course.cells import NotebookFacts
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
@@ -26,7 +27,8 @@ from grader.grading.settings import Settings
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
-from grader.results import CellResult, Row
+from grader.course.written import answer_hash
+from grader.results import CellResult, Row, WrittenAnswer
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +50,12 @@ class Submission:
 
 @dataclass
 class Result:
-    """What grading one notebook produced: the row (with its cells and timings), the feedback page, any traceback."""
+    """What grading one notebook produced: the row (with its cells and timings), the feedback page, the notebook
+    as nbgrader autograded it (for formgrader; "" when nothing ran), any traceback."""
 
     row: Row
     feedback: str
+    graded: str = ""
 
     @property
     def traceback(self) -> str:
@@ -85,10 +89,28 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
     return "graded", "; ".join(notes), False
 
 
-def cell_results(facts: NotebookFacts, scores: dict[str, float]) -> list[CellResult]:
+def cell_results(facts: NotebookFacts, scores: dict[str, float | None]) -> list[CellResult]:
     """One result per test cell of the source notebook, in its order; a cell without a score scored 0."""
-    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id, 0.0), t.points, t.hidden)
+    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id) or 0.0, t.points, t.hidden)
             for t in facts.tests]
+
+
+def written_answers(facts: NotebookFacts, graded: nbformat.NotebookNode,
+                    scores: dict[str, float | None]) -> list[WrittenAnswer]:
+    """One entry per written question, in notebook order: the answer's hash, ungraded; 0 where nbgrader found it
+    left as released (`scores`: its autograded scores) or the cell is gone."""
+    found = {cellfacts.grade_id(c): c for c in graded.cells if cellfacts.is_written(c)}
+    answers = []
+    for q in facts.written:
+        cell = found.get(q.grade_id)
+        if cell is None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, "", 0.0, note="the answer cell was deleted"))
+        elif scores.get(q.grade_id) is not None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source), scores[q.grade_id],
+                                         note="not answered" if scores[q.grade_id] == 0 else ""))
+        else:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source)))
+    return answers
 
 
 def error_result(submission: Submission, course: PreparedCourse, detail: str, tb: str = "") -> Result:
@@ -136,19 +158,23 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         with worker.kernel_uid() as uid:
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
         timings["autograde"] = time.monotonic() - t0
-        cells = cell_results(facts, gradebook_scores(private, notebook))
+        scores = gradebook_scores(private, notebook)
+        cells = cell_results(facts, scores)
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
+        autograded_text = private.autograded(notebook).read_text()
+        autograded = nbformat.reads(autograded_text, as_version=4)
+        graded.written = written_answers(facts, autograded, scores)
+        graded.to_grade = sum(w.points for w in graded.written if w.score is None)
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
         if page:
-            page = feedback_page(page, graded, nbformat.read(private.autograded(notebook), as_version=4),
-                                 facts.secrets, withhold=voided)
+            page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, page or "")
+        return Result(graded, page or "", autograded_text)
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",

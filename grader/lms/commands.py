@@ -89,7 +89,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     extensions = read_extensions(Path(args.extensions)) if args.extensions else None
     result = export(Path(args.out), args.format, Path(args.to), Path(args.roster) if args.roster else None,
                     parse_mapping(args.map), args.assignment, policy, _due(args.due), extensions,
-                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column)
+                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column,
+                    ungraded=args.ungraded)
     for assignment, column in result.columns.items():
         print(f"{assignment} -> {column}")
     if policy is not None:
@@ -134,4 +135,7 @@ def add_commands(sub) -> None:
     p.add_argument("--extensions", metavar="FILE", help="CSV student_id,due: a student's own deadline")
     p.add_argument("--feedback-zip", metavar="FILE", help="also write the feedback pages laid out for the LMS's upload")
     p.add_argument("--id-column", metavar="NAME", help="the roster column holding student ids (default: collect's)")
+    p.add_argument("--ungraded", choices=("refuse", "blank"), default="refuse",
+                   help="while written answers are left to grade: refuse (default: nothing is written, they are "
+                        "listed), or blank (those students' assignments are left blank, which the LMS leaves as it was)")
     p.set_defaults(func=cmd_export)

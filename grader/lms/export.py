@@ -14,6 +14,10 @@ assignment is the sum over its notebooks. Formats:
   raw_score,late_submission_penalty,score,max_score`), names and emails from the roster when given.
 Beside the grade file, `<name>.details.csv` keeps, for every score written, the raw score, the late
 penalty and why.
+
+Written answers still to grade (grader/manual/) make a score incomplete: by default export refuses and
+names them; `ungraded="blank"` leaves those students' assignments blank (an LMS keeps what it has) and says
+whose. A notebook whose score an override sets is complete.
 """
 
 from __future__ import annotations
@@ -28,13 +32,14 @@ from pathlib import Path
 from grader.errors import LmsError
 from grader import results
 from grader.lms import manifest
-from grader.lms.grades import class_grades
+from grader.lms.grades import Grades, class_grades, write_grades
 from grader.lms.late import Policy, lateness, penalise
 from grader.lms.roster import CANVAS_ASSIGNMENT, CANVAS_IDENTITY, POINTS_POSSIBLE, Roster, Student, read_roster
 from grader.lms.times import iso, parse_time
 from grader.results import Row
 
 FORMATS = ("canvas", "moodle", "nbgrader")
+UNGRADED = ("refuse", "blank")  # what export does while written answers are left to grade
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                     "raw_score", "late_submission_penalty", "score", "max_score"]
 DETAIL_COLUMNS = ["student_id", "lms_id", "assignment", "column", "raw_score", "late", "submitted_at", "due",
@@ -78,14 +83,32 @@ class Exported:
     warnings: list[str] = field(default_factory=list)
 
 
-def graded_rows(out: Path, collected: manifest.Collected) -> tuple[list[Row], list[str]]:
-    """The class's rows (as grades.csv holds them) and the overrides that name none; an error that says what
+def graded_rows(out: Path, collected: manifest.Collected) -> Grades:
+    """The class's grades (rows as grades.csv holds them, the overrides that name none); an error that says what
     to do when OUT holds no graded rows."""
     grades = class_grades(out, collected)
     if not grades.rows:
         raise LmsError(f"{results.results_dir(out)}: no graded rows; "
                        f"run `python -m grader autograde SUBMISSIONS --out {out}` first")
-    return grades.rows, grades.unmatched
+    return grades
+
+
+def left_to_grade(grades: Grades, rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    """{(student, assignment): its rows with written answers still to grade}, overridden rows apart."""
+    found: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        if r.to_grade and (r.student_id, r.assignment, r.notebook) not in grades.overridden:
+            found.setdefault((r.student_id, r.assignment), []).append(r)
+    return found
+
+
+def ungraded_message(pending: dict[tuple[str, str], list[Row]], out: Path) -> str:
+    """Whose written answers are left to grade, in one line (the first few named)."""
+    named = [f"{r.student_id}/{r.assignment}/{r.notebook} ({r.to_grade:g} points)"
+             for key in sorted(pending) for r in pending[key]]
+    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+    return (f"written answers left to grade in {len(named)} notebook{'s' if len(named) != 1 else ''}: "
+            f"{', '.join(named[:5])}{more} (grade them with `python -m grader formgrader {out}`)")
 
 
 def _float(text: str) -> float:
@@ -280,10 +303,12 @@ def details_path(target: Path) -> Path:
 def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mapping: dict[str, str] | None = None,
            assignments: list[str] | None = None, policy: Policy | None = None, due: datetime | None = None,
            extensions: dict[str, datetime] | None = None, feedback: Path | None = None,
-           id_column: str | None = None, tz=None) -> Exported:
+           id_column: str | None = None, tz=None, ungraded: str = "refuse") -> Exported:
     """Write OUT's grades as `fmt` to `to` (see the module's docstring)."""
     if fmt not in FORMATS:
         raise LmsError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if ungraded not in UNGRADED:
+        raise LmsError(f"--ungraded {ungraded}: expected one of {', '.join(UNGRADED)}")
     if roster_path is None and fmt != "nbgrader":
         raise LmsError(f"--format {fmt} needs --roster: the {'gradebook export' if fmt == 'canvas' else 'grading worksheet'} "
                        f"downloaded from {fmt.capitalize()}")
@@ -297,7 +322,9 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
         if fmt != "nbgrader" and roster.format != fmt:
             raise LmsError(f"{roster_path}: a {roster.format} roster; --format {fmt} needs "
                            f"{'the gradebook exported from Canvas' if fmt == 'canvas' else 'the grading worksheet downloaded from Moodle'}")
-    rows, warnings = graded_rows(out, collected)
+    grades = graded_rows(out, collected)
+    write_grades(out, grades.rows)  # grades.csv and the pages, with what was graded since
+    rows, warnings = grades.rows, list(grades.unmatched)
     graded = list(dict.fromkeys(r.assignment for r in rows))
     if assignments:
         unknown = [a for a in assignments if a not in graded]
@@ -316,7 +343,13 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
     if policy is not None and policy.kind == "per_day" and due is None and not extensions and \
             not any(s.due for s in (roster.students if roster else ())):
         raise LmsError("--late-penalty per day needs --due (and submission times) to count the days")
-    found = totals(rows)
+    pending = left_to_grade(grades, rows)
+    if pending and ungraded == "refuse":
+        raise LmsError(f"{ungraded_message(pending, out)}; or pass --ungraded blank to leave those students' "
+                       f"assignments blank in the file (the LMS keeps what it has); nothing was written")
+    if pending:
+        warnings.append("left blank: " + ungraded_message(pending, out))
+    found = {key: t for key, t in totals(rows).items() if key not in pending}
     apply_policy(found, policy, due, student_dues(roster, extensions or {}))
     result = Exported(Path(to), details_path(Path(to)), warnings=warnings)
     if fmt == "canvas":

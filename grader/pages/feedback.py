@@ -17,7 +17,9 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool, List, Unicode
 
+from grader.course.cells import is_written
 from grader.course.hidden import scrub
+from grader.pages import written
 from grader.pages.safepage import put_math, safe, take_math
 from grader.results import Row
 from grader.statuses import status
@@ -26,7 +28,8 @@ KEPT_MIME = ("text/plain", "image/png", "image/jpeg")
 
 
 class ScrubHidden(Preprocessor):
-    """Remove hidden-test source and anything that could repeat it from a graded notebook."""
+    """Remove hidden-test source and anything that could repeat it from a graded notebook; show written answers as
+    the text the student typed."""
 
     enabled = True
     lines = List(Unicode(), help="Secret lines to remove from every output").tag(config=True)
@@ -34,6 +37,8 @@ class ScrubHidden(Preprocessor):
     withhold_outputs = Bool(False, help="Show no output at all (cheating was detected)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
+        if is_written(cell):  # the student's prose, shown as they typed it
+            cell.source = written.as_text(cell.source)
         if cell.cell_type != "code":
             return cell, resources
         secrets = frozenset(self.lines)
@@ -138,12 +143,13 @@ def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = fr
     (summary.py: per exercise, every test with its verdict and message) or, without it, by the notice."""
     from grader.pages.summary import summarised
 
+    page = written.defuse(page)
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
     page = page[:at] + WRAP_OUTPUTS + ("" if graded is not None else banner(row)) + page[at:]
     page = page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
     if graded is not None:
         page = summarised(page, graded, row, secrets, status(row.status).student, withhold)
-    return page
+    return written.mark(page, row)
 
 
 def notice_page(title: str, row: Row) -> str:

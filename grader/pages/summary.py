@@ -22,7 +22,8 @@ import nbformat
 
 from grader.course.cells import description, grade_id, is_solution
 from grader.course.hidden import scrub
-from grader.results import CellResult
+from grader.pages import written as written_answers
+from grader.results import CellResult, WrittenAnswer
 
 MESSAGE_CHARS = 300  # a longer error message is cut: the full traceback is in the cell below
 ANCHOR = "cell-"
@@ -116,16 +117,17 @@ def _points(x: float) -> str:
 
 def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str, detail: str,
                  score: float, max_score: float, secrets: frozenset[str], status_words: str = "",
-                 withhold: bool = False) -> str:
+                 withhold: bool = False, written: list[WrittenAnswer] = (), to_grade: float = 0.0) -> str:
     """The summary as an HTML fragment (its own styles included), for the top of the feedback page.
 
     `status_words` is the student's wording of a status that is not `graded`; `withhold` (cheating
-    detected) shows no messages and counts no points.
+    detected) shows no messages and counts no points. `written` answers get a section of their own, and
+    they and the total sit in blocks that a person's grading rewrites (pages/written.py).
     """
     esc = html.escape
     solution_ids = {grade_id(c) for c in nb.cells if is_solution(c) and grade_id(c)}
     parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
-             f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
+             f"<h2>Score: {written_answers.block('total', written_answers.total(score, max_score, to_grade))}</h2>"]
     if status != "graded":
         said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
         parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
@@ -147,6 +149,8 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
                          f'<a href="#{quote(anchor(t.grade_id))}">{esc(t.description)}</a> '
                          f'<span class="gid">{esc(t.grade_id)}</span>{message}</li>')
         parts.append("</ul>")
+    if written:
+        parts.append(written_answers.block("written", written_answers.summary_section(written)))
     parts.append("</section>")
     return "".join(parts)
 
@@ -189,5 +193,5 @@ def summarised(page: str, nb: nbformat.NotebookNode, row, secrets: frozenset[str
                withhold: bool = False) -> str:
     """nbgrader's feedback `page` for `row` (a results.Row), opened by its summary: what the grader calls."""
     fragment = summary_html(nb, row.cells, row.status, row.detail, row.score, row.max_score, secrets,
-                            status_words, withhold)
+                            status_words, withhold, row.written, row.to_grade)
     return insert_summary(page, fragment, cell_ids(nb))

@@ -29,7 +29,8 @@ from grader.grading.task import Result, Submission, grade
 from grader.kernel import confine
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
-from grader.lms.grades import class_grades
+from grader.lms.grades import class_grades, write_grades
+from grader.manual.course import build as build_course
 from grader.report import page as report_page
 from grader.report import sections
 from grader.results import Row
@@ -131,13 +132,23 @@ def write_class_outputs(out: Path, submissions: Path, collected, settings: Setti
 
     rows = class_grades(out, collected).rows
     manifest.copy_into(out, collected)
-    results.write_csv(out, rows)
+    write_grades(out, rows)
     report_page.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced),
                       settings.sandbox_warning,
                       settings=sections.run_settings(settings.timeout, settings.sandbox,
                                                      notebook_timeout=settings.notebook_timeout,
                                                      confinement=confine.description()),
                       similarity=of_submissions(submissions, layout.available()))
+    return rows
+
+
+def refresh_class_outputs(out: Path) -> list[Row]:
+    """grades.csv, the pages' written answers and report.html again from OUT, without grading: for grades given
+    since (in formgrader)."""
+    collected = manifest.read(out)
+    rows = class_grades(out, collected).rows
+    write_grades(out, rows)
+    report_page.rewrite(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced))
     return rows
 
 
@@ -162,6 +173,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         mode, warning = resolve_mode(sandbox)
         local_workers = max(1, workers or os.cpu_count() or 1)
         out.mkdir(parents=True, exist_ok=True)
+        os.chmod(out, 0o700)  # graded notebooks (results/, course/) hold every hidden test
         course = prepared_course(notebooks)
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
@@ -173,7 +185,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
 
         def done(result: Result) -> None:
             row = result.row
-            results.save(out, row, result.feedback)
+            results.save(out, row, result.feedback, result.graded or None)
             progress.advance(f"{row.student_id}/{row.assignment}/{row.notebook}: {row.status} {row.score:g}/{row.max_score:g}")
 
         present = [f for f in found if f.path is not None]
@@ -186,4 +198,5 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
                            note=lambda text: setattr(progress, "note", text))
         else:
             grade_locally(present, course, settings, local_workers, done)
+    build_course(out, course)  # OUT/course, for formgrader: the rows' scores, what people graded kept
     return write_class_outputs(out, submissions, collected, settings)
