@@ -23,7 +23,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 def print_table(rows) -> None:
     """The grade table, as `make demo` shows it."""
     headers = ["student_id", "assignment", "notebook", "score", "status"]
-    lines = [[r.student_id, r.assignment, r.notebook, f"{r.score:g}/{r.max_score:g}", r.status] for r in rows]
+    lines = [[r.student_id, r.assignment, r.notebook,
+              f"{r.score:g}/{r.max_score:g}" + (f" ({r.to_grade:g} to grade)" if r.to_grade else ""), r.status]
+             for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     for line in [headers] + lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())

@@ -30,6 +30,7 @@ from grader.manual.store import Mark, marks_path, parse_marks, read_marks, write
 from grader.pages import written as written_page
 from grader.pages.written import as_text
 from grader.pages.feedback import feedback_page
+from grader.pages.summary import anchor
 from grader.report import page as report_page
 from grader.results import CellResult, Row, WrittenAnswer
 
@@ -76,6 +77,7 @@ def test_marks_give_scores_by_the_answers_text():
     assert got.written[0].comment == "Good." and got.written[1].note.startswith("changed since it was graded")
     assert (got.score, got.manual_score, got.to_grade, got.max_score, got.status) == (6.5, 1.5, 3.0, 10.0, "graded")
     assert "written answers to grade (3 points): w2, w3" in got.detail
+    assert 'written answers graded: w1 1.5/2 ("Good.")' in got.detail
     assert "written answer w2 changed since it was graded (2 / 2 for the earlier text): grade it again" in got.detail
     unchanged = Row("ada", "01_a", "nb", 5.0, 6.0, "graded")
     assert apply_marks([unchanged], marks) == [unchanged], "a row without written answers is left as it is"
@@ -127,7 +129,7 @@ def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_chang
     graded_row.written = [WrittenAnswer("written_why", "why?", 2.0, answer.answer_sha256, 1.5,
                                         "Close: <script>alert(1)</script> & more")]
     graded_row.score, graded_row.manual_score, graded_row.to_grade = 2.5, 1.5, 0.0
-    again = written_page.refresh(page, graded_row)
+    again = written_page.refresh(page, graded_row, anchor)
     text = html_text(again)
     assert "Score: 2.5 / 7" in text and "still to grade" not in text
     assert "Graded by your instructor: 1.5 / 2 points." in text and "1.5 / 2 points" in text
@@ -135,7 +137,8 @@ def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_chang
     assert "FORGED" in text, "the student's text is not a block: it is left as it was"
     blocks = re.compile(r"<!--grader:[\w.-]+-->.*?<!--/grader:[\w.-]+-->", re.S)
     assert blocks.sub("", again) == blocks.sub("", page), "only the blocks changed"
-    assert written_page.refresh(again, graded_row) == again
+    assert written_page.refresh(again, graded_row, anchor) == again
+    assert 'href="#cell-written_why"' in again and 'id="cell-written_why"' in again
 
 
 # --- the formgrader's copy ----------------------------------------------------------------------------------
@@ -264,6 +267,9 @@ def test_course_built_graded_in_formgrader_read_back_and_kept_through_a_regrade(
     ada = class_grades(out, manifest.Collected()).rows[0]
     assert (ada.manual_score, ada.to_grade) == (2.0, 2.0)
     assert "written answer written_why_pack changed since it was graded (1.5 / 2 for the earlier text)" in ada.detail
+    shown = nbformat.read(root / "autograded" / "ada" / NB.assignment / NB.filename, as_version=4)
+    assert any("This answer changed since it was graded (1.5 / 2 for the earlier text)" in c.source
+               for c in shown.cells), "formgrader says so too"
     assert json.loads((root / ".synced.json").read_text())["ada/01_packed_sequences/packed_sequences"]
 
     # a row without a graded notebook (the notebook was not submitted this time) leaves formgrader

@@ -10,6 +10,7 @@ one of ben's; the rest is left to grade.
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -53,7 +54,7 @@ def written_answers(notebook: Notebook, student: str) -> dict[str, str]:
 
     questions = facts_of(nbformat.read(notebook.source, as_version=4)).written
     if student == "ben":
-        return {q.grade_id: q.model_answer.split(". ")[0].rstrip(".") + "." for q in questions}
+        return {q.grade_id: re.split(r"(?<=[.!?])\s+", q.model_answer)[0] for q in questions}
     if student == "cat":
         return {q.grade_id: HOSTILE_ANSWER for q in questions[:1]}
     return {}

@@ -28,6 +28,7 @@ from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse
 from grader.errors import GraderError
 from grader.manual.notebook import formgrader_copy
+from grader.manual.scores import apply_marks
 from grader.manual.store import Key, Mark, read_marks, write_marks
 from grader.results import Row, write_whole
 
@@ -180,9 +181,10 @@ def build(out: Path, prepared: PreparedCourse) -> Path:
             notebook = Notebook(row.assignment, row.notebook)
             if not graded.exists() or not prepared.source(notebook).exists():
                 continue
+            notes = {w.grade_id: w.note for w in apply_marks([row], marks)[0].written}
             copy = formgrader_copy(nbformat.read(graded, as_version=4),
                                    nbformat.read(prepared.source(notebook), as_version=4),
-                                   prepared.facts(notebook), {c.grade_id: c.score for c in row.cells})
+                                   prepared.facts(notebook), {c.grade_id: c.score for c in row.cells}, notes)
             text = nbformat.writes(copy)
             dest = autograded_path(root, row.student_id, row.assignment, row.notebook)
             if not dest.exists() or dest.read_text() != text:

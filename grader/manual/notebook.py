@@ -83,19 +83,22 @@ def _nbgrader(gid: str, points: float = 0.0, grade: bool = False, solution: bool
                          "solution": solution, "task": False}}
 
 
-def guide(question) -> str:
-    """The locked cell after a written answer: the rubric and a full-marks answer, for graders only."""
+def guide(question, note: str = "") -> str:
+    """The locked cell after a written answer: the rubric and a full-marks answer, for graders only (and what the
+    grader noticed about the answer: that it changed since it was graded)."""
     rubric = question.rubric or "(no rubric: add one to the assignment's rubrics.toml)"
-    return (f"**For graders only** (never on the student's page): `{question.grade_id}`, "
+    noticed = f"**This answer {note}**: grade it again.\n\n" if note.startswith("changed") else ""
+    return (f"{noticed}**For graders only** (never on the student's page): `{question.grade_id}`, "
             f"{question.points:g} points.\n\n**Rubric.**\n\n{rubric}\n\n**A full-marks answer.**\n\n"
             f"{question.model_answer}")
 
 
 def formgrader_copy(graded: nbformat.NotebookNode, source: nbformat.NotebookNode, facts: NotebookFacts,
-                    scores: dict[str, float] | None = None) -> nbformat.NotebookNode:
+                    scores: dict[str, float] | None = None,
+                    notes: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """The notebook formgrader shows for `graded` (nbgrader's autograded notebook), from its `source` notebook;
-    `scores` are the row's test scores, by grade id."""
-    scores = scores or {}
+    `scores` are the row's test scores and `notes` what the grader noticed about its written answers, by grade id."""
+    scores, notes = scores or {}, notes or {}
     trusted = {c.source for c in source.cells if c.cell_type == "markdown" and not cells.is_written(c)}
     written = {q.grade_id: q for q in facts.written}
     tests = {t.grade_id: t for t in facts.tests}
@@ -109,7 +112,8 @@ def formgrader_copy(graded: nbformat.NotebookNode, source: nbformat.NotebookNode
             q = written[gid]
             copy.cells.append(new_markdown_cell(as_text(text), metadata=_nbgrader(gid, q.points, grade=True,
                                                                                   solution=True)))
-            copy.cells.append(new_markdown_cell(guide(q), metadata=_nbgrader(f"{gid}-guide", locked=True)))
+            copy.cells.append(new_markdown_cell(guide(q, notes.get(gid, "")),
+                                                metadata=_nbgrader(f"{gid}-guide", locked=True)))
         elif cell.get("cell_type") == "code":
             if gid in tests:
                 got = f"{scores[gid]:g} / " if gid in scores else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from grader.pages.summary import anchor
 from grader.pages.written import refresh
 from grader.results import Row, feedback_path, write_whole
 
@@ -24,7 +25,7 @@ def refresh_pages(out: Path, rows: Sequence[Row]) -> int:
         if not path.exists():
             continue
         page = path.read_text()
-        new = refresh(page, row)
+        new = refresh(page, row, anchor)
         if new != page:
             write_whole(path, new)
             changed += 1

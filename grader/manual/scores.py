@@ -16,8 +16,19 @@ from grader.manual.store import Key, Mark
 from grader.results import Row, WrittenAnswer
 
 
+COMMENT_CHARS = 120  # a longer comment is cut in the detail (OUT/manual_grades.csv and the page have it whole)
+
+
 def _points(x: float) -> str:
     return f"{x:g} point{'' if x == 1 else 's'}"
+
+
+def graded_note(answer: WrittenAnswer) -> str:
+    """`written_why_pack 1.5/2 ("Packing, yes; ...")`: a graded answer in the row's detail."""
+    comment = " ".join(answer.comment.split())
+    if len(comment) > COMMENT_CHARS:
+        comment = comment[:COMMENT_CHARS - 1] + "…"
+    return f"{answer.grade_id} {answer.score:g}/{answer.points:g}" + (f' ("{comment}")' if comment else "")
 
 
 def graded_before(row: Row, answer: WrittenAnswer, marks: dict[tuple[str, str, str, str], list[Mark]]) -> Mark | None:
@@ -46,6 +57,9 @@ def marked(row: Row, marks: dict[Key, Mark], by_answer: dict) -> Row:
     manual = sum(w.score for w in written if w.score is not None)
     pending = [w for w in written if w.score is None]
     to_grade = sum(w.points for w in pending)
+    graded = [w for w in written if w.score is not None and not w.note]
+    if graded:
+        notes.insert(0, "written answers graded: " + ", ".join(map(graded_note, graded)))
     if pending:
         notes.insert(0, f"written answers to grade ({_points(to_grade)}): " + ", ".join(w.grade_id for w in pending))
     detail = "; ".join(filter(None, [row.detail] + notes))

@@ -141,7 +141,7 @@ def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = fr
                   withhold: bool = False) -> str:
     """nbgrader's feedback page, long output lines wrapped, opened by the summary of the `graded` notebook
     (summary.py: per exercise, every test with its verdict and message) or, without it, by the notice."""
-    from grader.pages.summary import summarised
+    from grader.pages.summary import anchor, summarised
 
     page = written.defuse(page)
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
@@ -149,7 +149,7 @@ def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = fr
     page = page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
     if graded is not None:
         page = summarised(page, graded, row, secrets, status(row.status).student, withhold)
-    return written.mark(page, row)
+    return written.mark(page, row, anchor)
 
 
 def notice_page(title: str, row: Row) -> str:

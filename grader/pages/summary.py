@@ -150,7 +150,7 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
                          f'<span class="gid">{esc(t.grade_id)}</span>{message}</li>')
         parts.append("</ul>")
     if written:
-        parts.append(written_answers.block("written", written_answers.summary_section(written)))
+        parts.append(written_answers.block("written", written_answers.summary_section(written, anchor)))
     parts.append("</section>")
     return "".join(parts)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from typing import Iterable
+from typing import Callable, Iterable
 from urllib.parse import quote
 
 from grader.results import Row, WrittenAnswer
@@ -86,8 +86,8 @@ def beside(answer: WrittenAnswer) -> str:
     return f'<div class="grader-written{" graded" if graded else ""}"><strong>{head}</strong>{_comment(answer)}</div>'
 
 
-def summary_section(written: Iterable[WrittenAnswer]) -> str:
-    """The summary's section on written answers, each linking to its answer (nbgrader's `<a name=...>`)."""
+def summary_section(written: Iterable[WrittenAnswer], anchor: Callable[[str], str] = str) -> str:
+    """The summary's section on written answers, each linking to its answer (`anchor`: a grade id's element id)."""
     written = list(written)
     if not written:
         return ""
@@ -98,28 +98,28 @@ def summary_section(written: Iterable[WrittenAnswer]) -> str:
     for w in written:
         kind = "" if w.score is None else "pass" if w.score >= w.points else "fail"
         parts.append(f'<li class="{kind}"><span class="verdict">{html.escape(verdict(w))}</span>'
-                     f'<a href="#{html.escape(quote(w.grade_id))}">{html.escape(w.question)}</a> '
+                     f'<a href="#{html.escape(quote(anchor(w.grade_id)))}">{html.escape(w.question)}</a> '
                      f'<span class="gid">{html.escape(w.grade_id)}</span>{_comment(w)}</li>')
     parts.append("</ul>")
     return "".join(parts)
 
 
-def blocks_of(row: Row) -> dict[str, str]:
+def blocks_of(row: Row, anchor: Callable[[str], str] = str) -> dict[str, str]:
     """Every block a page of `row` has, by name, as the row now says."""
     found = {"total": total(row.score, row.max_score, row.to_grade),
-             "written": summary_section(row.written)}
+             "written": summary_section(row.written, anchor)}
     for w in row.written:
         found[f"written-score-{w.grade_id}"] = html.escape(verdict(w))
         found[f"written-{w.grade_id}"] = beside(w)
     return found
 
 
-def mark(page: str, row: Row) -> str:
+def mark(page: str, row: Row, anchor: Callable[[str], str] = str) -> str:
     """nbgrader's feedback `page` with its score texts for the written answers, and its total, turned into blocks
     (its own say 0 for an answer nobody has read yet), and a box beside each answer."""
     if not row.written:
         return page
-    blocks = blocks_of(row)
+    blocks = blocks_of(row, anchor)
     page = re.sub(r"(<h4>[^<]*\(Score: )[^)<]*(\)</h4>)", lambda m: m.group(1) + block("total", blocks["total"]) +
                   m.group(2), page, count=1)
     for w in row.written:
@@ -134,6 +134,6 @@ def mark(page: str, row: Row) -> str:
     return page.replace("</head>", f"<style>{STYLE}</style></head>", 1)
 
 
-def refresh(page: str, row: Row) -> str:
+def refresh(page: str, row: Row, anchor: Callable[[str], str] = str) -> str:
     """A page built for `row` with its written answers' points and comments, and its totals, as `row` now says."""
-    return refresh_blocks(page, blocks_of(row))
+    return refresh_blocks(page, blocks_of(row, anchor))
