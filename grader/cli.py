@@ -59,7 +59,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in paths:
         results, changed = validate(path, timeout=args.timeout)
         print(summary(path, results, changed))
-        ok = ok and all(r.outcome != "fail" for r in results)
+        ok = ok and all(r.outcome not in ("fail", "unanswered") for r in results)
     return 0 if ok else 1
 
 

@@ -123,6 +123,7 @@ def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_chang
     assert "to be graded (2 points)" in text and "Your instructor reads and grades this answer" in text
     assert "Written response (to be graded (2 points))" in text, "nbgrader's own 0 for an answer nobody read is gone"
     assert page.count("<!--grader:written-score-written_why-->") == 2  # its entry at the top, its panel's heading
+    assert page.count("<!--grader:written-written_why-->") == 1 and page.count("<!--grader:total-->") == 2
     assert "My own answer." in text and "graderXss" not in re.sub(r"<pre.*?</pre>", "", page, flags=re.S)
 
     graded_row = copy.deepcopy(row)
@@ -270,7 +271,7 @@ def test_course_built_graded_in_formgrader_read_back_and_kept_through_a_regrade(
     shown = nbformat.read(root / "autograded" / "ada" / NB.assignment / NB.filename, as_version=4)
     assert any("This answer changed since it was graded (1.5 / 2 for the earlier text)" in c.source
                for c in shown.cells), "formgrader says so too"
-    assert json.loads((root / ".synced.json").read_text())["ada/01_packed_sequences/packed_sequences"]
+    assert json.loads((root / ".synced.json").read_text())["ada/01_packed_sequences/packed_sequences"]["answers"]
 
     # a row without a graded notebook (the notebook was not submitted this time) leaves formgrader
     results.clear(out, ["ben"], None)

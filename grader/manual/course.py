@@ -35,7 +35,7 @@ from grader.results import Row, write_whole
 log = logging.getLogger(__name__)
 
 COURSE = "course"
-SYNCED = ".synced.json"  # what build wrote into the gradebook, per answer
+SYNCED = ".synced.json"  # per notebook, what build wrote: the copy (made from which file) and each answer's mark
 TEMPLATE = ".prepared"  # the prepared course the gradebook was made from
 CONFIG = '''\
 # nbgrader's configuration for formgrader over this folder, written by the grader (python -m grader formgrader).
@@ -62,9 +62,63 @@ def autograded_path(root: Path, student: str, assignment: str, notebook: str) ->
     return root / "autograded" / student / assignment / f"{notebook}.ipynb"
 
 
+def read_notebook(path: Path) -> nbformat.NotebookNode:
+    """A notebook nbgrader wrote, read without validating it again (the schema check costs more than the rest)."""
+    return nbformat.from_dict(json.loads(path.read_text(encoding="utf-8")))
+
+
+def write_notebook(nb: nbformat.NotebookNode) -> str:
+    """A notebook as nbformat writes it (sorted keys, one space of indent), without validating it again."""
+    return json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n"
+
+
 def _read_synced(root: Path) -> dict:
     path = root / SYNCED
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+Where = tuple[str, str, str]  # student, assignment, notebook
+
+
+def _cells(gb, model) -> dict[Where, dict[str, object]]:
+    """{(student, assignment, notebook): {grade id: row}} of every Grade or Comment in the gradebook, in one query
+    (nbgrader's own accessors load them one by one: minutes for a large class)."""
+    from nbgrader.api import Assignment, BaseCell, Notebook, SubmittedAssignment, SubmittedNotebook
+
+    query = (gb.db.query(model, SubmittedAssignment.student_id, Assignment.name, Notebook.name, BaseCell.name)
+             .join(BaseCell, model.cell_id == BaseCell.id)
+             .join(SubmittedNotebook, model.notebook_id == SubmittedNotebook.id)
+             .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+             .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+             .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
+    found: dict[Where, dict[str, object]] = {}
+    for entry, student, assignment, notebook, cell in query:
+        found.setdefault((student, assignment, notebook), {})[cell] = entry
+    return found
+
+
+def _add_submissions(gb, wanted: set[tuple[str, str]]) -> None:
+    """Every (student, assignment) in `wanted` in the gradebook, with its notebooks' grades and comments, as
+    nbgrader's `add_student` and `add_submission` make them, in one transaction (they commit one by one)."""
+    from nbgrader.api import Assignment, Comment, Grade, Student, SubmittedAssignment, SubmittedNotebook
+
+    present = set(gb.db.query(SubmittedAssignment.student_id, Assignment.name)
+                  .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id))
+    students = {s.id: s for s in gb.db.query(Student)}
+    assignments = {a.name: a for a in gb.db.query(Assignment)}
+    with gb.db.no_autoflush:
+        for student, assignment in sorted(wanted - present):
+            if student not in students:
+                students[student] = Student(id=student)
+                gb.db.add(students[student])
+            submission = SubmittedAssignment(assignment=assignments[assignment], student=students[student])
+            gb.db.add(submission)
+            for notebook in assignments[assignment].notebooks:
+                submitted = SubmittedNotebook(notebook=notebook, assignment=submission)
+                gb.db.add(submitted)
+                gb.db.add_all([Grade(cell_id=cell.id, notebook=submitted) for cell in notebook.grade_cells] +
+                              [Comment(cell_id=cell.id, notebook=submitted) for cell in notebook.solution_cells])
+    gb.db.commit()
 
 
 def harvest(out: Path) -> int:
@@ -74,25 +128,21 @@ def harvest(out: Path) -> int:
     synced = _read_synced(root)
     if not synced or not (root / "gradebook.db").exists():
         return 0
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Comment, Grade, Gradebook
 
     marks = read_marks(out)
     changed = 0
     with Gradebook(_db_url(root)) as gb:
-        for where, answers in synced.items():
+        grades, comments = _cells(gb, Grade), _cells(gb, Comment)
+        for where, written in synced.items():
             student, assignment, notebook = where.split("/")
-            try:
-                sub = gb.find_submission_notebook(notebook, assignment, student)
-            except MissingEntry:
-                continue
-            grades = {g.name: g for g in sub.grades}
-            comments = {c.name: c for c in sub.comments}
-            for gid, was in answers.items():
-                grade, comment = grades.get(gid), comments.get(gid)
+            for gid, was in written["answers"].items():
+                grade = grades.get((student, assignment, notebook), {}).get(gid)
+                comment = comments.get((student, assignment, notebook), {}).get(gid)
                 score = None if grade is None or grade.manual_score is None else \
-                    grade.manual_score + (grade.extra_credit or 0.0)
+                    float(grade.manual_score) + float(grade.extra_credit or 0.0)
                 text = (comment.manual_comment or "") if comment is not None else ""
-                if (score, text) != (was["score"], was["comment"]):
+                if grade is not None and (score, text) != (was["score"], was["comment"]):
                     mark = Mark(student, assignment, notebook, gid, was["sha"], score, text)
                     marks[mark.key] = mark
                     changed += 1
@@ -114,58 +164,48 @@ def _fresh(root: Path, prepared: PreparedCourse) -> None:
     (root / TEMPLATE).write_text(prepared.root.name)
 
 
-def _record(gb, row: Row, marks: dict[Key, Mark]) -> dict[str, dict]:
-    """Write one row into the gradebook: the student, the submission, test scores as autograded, each written
-    answer's mark for its present text; what was written, per written answer."""
-    from nbgrader.api import MissingEntry
-
-    gb.update_or_create_student(row.student_id)
-    try:
-        gb.find_submission(row.assignment, row.student_id)
-    except MissingEntry:
-        gb.add_submission(row.assignment, row.student_id)
-    sub = gb.find_submission_notebook(row.notebook, row.assignment, row.student_id)
+def _record(row: Row, marks: dict[Key, Mark], grades: dict, comments: dict) -> dict[str, dict]:
+    """Write one row's scores into its gradebook entries: the tests as autograded, each written answer's mark for
+    its present text; what was written, per written answer."""
+    where = (row.student_id, row.assignment, row.notebook)
     tests = {c.grade_id: c.score for c in row.cells}
     answers = {w.grade_id: w for w in row.written}
-    marked = {gid: marks.get((row.student_id, row.assignment, row.notebook, gid, w.answer_sha256))
-              for gid, w in answers.items()}
-    for grade in sub.grades:
+    marked = {gid: marks.get((*where, gid, w.answer_sha256)) for gid, w in answers.items()}
+    for gid, grade in grades.get(where, {}).items():
         grade.extra_credit = None
-        if grade.name in answers:
-            mark = marked[grade.name]
-            grade.auto_score = answers[grade.name].score  # 0 when left unanswered, else None
-            grade.manual_score = mark.score if mark is not None else None
+        if gid in answers:
+            grade.auto_score = answers[gid].score  # 0 when left unanswered, else None
+            grade.manual_score = marked[gid].score if marked[gid] is not None else None
             grade.needs_manual_grade = grade.auto_score is None and grade.manual_score is None
         else:
-            grade.auto_score, grade.manual_score = tests.get(grade.name, 0.0), None
-            grade.needs_manual_grade = False
-    for comment in sub.comments:
-        if comment.name in answers:
-            mark = marked[comment.name]
-            comment.manual_comment = mark.comment if mark is not None and mark.comment else None
-            comment.auto_comment = "No response." if answers[comment.name].score is not None else None
-    gb.db.commit()
+            grade.auto_score, grade.manual_score, grade.needs_manual_grade = tests.get(gid, 0.0), None, False
+    for gid, answer in answers.items():
+        comment = comments.get(where, {}).get(gid)
+        if comment is not None:
+            comment.manual_comment = marked[gid].comment if marked[gid] is not None and marked[gid].comment else None
+            comment.auto_comment = "No response." if answer.score is not None else None
     return {gid: {"sha": w.answer_sha256,
                   "score": marked[gid].score if marked[gid] is not None else None,
                   "comment": marked[gid].comment if marked[gid] is not None else ""} for gid, w in answers.items()}
 
 
-def _prune(gb, root: Path, kept: set[tuple[str, str, str]]) -> None:
+def _prune(gb, root: Path, kept: set[Where]) -> None:
     """Remove the submissions (and notebooks) of rows that no longer have a graded notebook."""
-    for assignment in gb.assignments:
-        for submission in list(assignment.submissions):
-            student = submission.student.id
-            names = [n.notebook.name for n in submission.notebooks]
-            for name in names:
-                if (student, assignment.name, name) not in kept:
-                    autograded_path(root, student, assignment.name, name).unlink(missing_ok=True)
-            if not any((student, assignment.name, name) in kept for name in names):
-                gb.remove_submission(assignment.name, student)
+    from nbgrader.api import Grade
+
+    present: dict[tuple[str, str], set[str]] = {}
+    for student, assignment, notebook in _cells(gb, Grade):
+        present.setdefault((student, assignment), set()).add(notebook)
+    for (student, assignment), notebooks in present.items():
+        for name in notebooks - {n for s, a, n in kept if (s, a) == (student, assignment)}:
+            autograded_path(root, student, assignment, name).unlink(missing_ok=True)
+        if not any((student, assignment, name) in kept for name in notebooks):
+            gb.remove_submission(assignment, student)
 
 
 def build(out: Path, prepared: PreparedCourse) -> Path:
     """OUT/course from the rows saved in OUT (after reading back what people graded there); its root."""
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Comment, Grade, Gradebook
 
     out = out.resolve()
     harvest(out)
@@ -174,24 +214,30 @@ def build(out: Path, prepared: PreparedCourse) -> Path:
             (root / TEMPLATE).read_text() != prepared.root.name:
         _fresh(root, prepared)
     marks = read_marks(out)
-    synced, kept = {}, set()
+    before, synced, kept = _read_synced(root), {}, set()
+    rows = [r for r in results.load_all(out) if results.graded_path(out, r.student_id, r.assignment, r.notebook)
+            .exists() and prepared.source(Notebook(r.assignment, r.notebook)).exists()]
+    sources: dict[Notebook, nbformat.NotebookNode] = {}
     with Gradebook(_db_url(root)) as gb:
-        for row in results.load_all(out):
+        _add_submissions(gb, {(r.student_id, r.assignment) for r in rows})
+        grades, comments = _cells(gb, Grade), _cells(gb, Comment)
+        for row in rows:
             graded = results.graded_path(out, row.student_id, row.assignment, row.notebook)
             notebook = Notebook(row.assignment, row.notebook)
-            if not graded.exists() or not prepared.source(notebook).exists():
-                continue
-            notes = {w.grade_id: w.note for w in apply_marks([row], marks)[0].written}
-            copy = formgrader_copy(nbformat.read(graded, as_version=4),
-                                   nbformat.read(prepared.source(notebook), as_version=4),
-                                   prepared.facts(notebook), {c.grade_id: c.score for c in row.cells}, notes)
-            text = nbformat.writes(copy)
+            where = f"{row.student_id}/{row.assignment}/{row.notebook}"
             dest = autograded_path(root, row.student_id, row.assignment, row.notebook)
-            if not dest.exists() or dest.read_text() != text:
-                write_whole(dest, text)
-            synced[f"{row.student_id}/{row.assignment}/{row.notebook}"] = _record(gb, row, marks)
+            notes = {w.grade_id: w.note for w in apply_marks([row], marks)[0].written}
+            made_from = f"{graded.stat().st_mtime_ns}:{graded.stat().st_size}:{json.dumps(notes, sort_keys=True)}"
+            if not dest.exists() or before.get(where, {}).get("copy") != made_from:  # a large class: copy what changed
+                if notebook not in sources:
+                    sources[notebook] = nbformat.read(prepared.source(notebook), as_version=4)
+                copy = formgrader_copy(read_notebook(graded), sources[notebook], prepared.facts(notebook),
+                                       {c.grade_id: c.score for c in row.cells}, notes)
+                write_whole(dest, write_notebook(copy))
+            synced[where] = {"copy": made_from, "answers": _record(row, marks, grades, comments)}
             kept.add((row.student_id, row.assignment, row.notebook))
         _prune(gb, root, kept)
+        gb.db.commit()  # once: a commit per row costs a disk sync each
     write_whole(root / SYNCED, json.dumps(synced, indent=1))
     os.chmod(root, 0o700)  # the gradebook and the notebooks hold every hidden test
     return root

@@ -21,9 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-
-import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat import NotebookNode
 
 from grader.course import cells
 from grader.course.cells import NotebookFacts
@@ -53,18 +51,30 @@ def _text(value) -> str:
     return "".join(value) if isinstance(value, list) else value if isinstance(value, str) else ""
 
 
+# Cells and outputs are built as plain nodes: nbformat's constructors validate each one against the schema, which
+# costs more than everything else here for a class's notebooks (the tests validate the result instead).
+
+def _markdown(source: str, metadata: dict | None = None) -> NotebookNode:
+    return NotebookNode(cell_type="markdown", metadata=NotebookNode(metadata or {}), source=source)
+
+
+def _code(source: str, execution_count, outputs: list) -> NotebookNode:
+    return NotebookNode(cell_type="code", metadata=NotebookNode(), source=source, outputs=outputs,
+                        execution_count=execution_count if isinstance(execution_count, int) else None)
+
+
 def safe_outputs(outputs: list) -> list:
     """Outputs reduced to what renders as text or a raster image."""
     kept = []
     for output in outputs or []:
         kind = output.get("output_type")
         if kind == "stream":
-            kept.append(nbformat.v4.new_output("stream", name="stderr" if output.get("name") == "stderr" else "stdout",
-                                               text=_text(output.get("text", ""))))
+            kept.append(NotebookNode(output_type="stream", name="stderr" if output.get("name") == "stderr" else "stdout",
+                                     text=_text(output.get("text", ""))))
         elif kind == "error":
-            kept.append(nbformat.v4.new_output("error", ename=_text(output.get("ename", "")),
-                                               evalue=_text(output.get("evalue", "")),
-                                               traceback=[_text(t) for t in output.get("traceback", [])]))
+            kept.append(NotebookNode(output_type="error", ename=_text(output.get("ename", "")),
+                                     evalue=_text(output.get("evalue", "")),
+                                     traceback=[_text(t) for t in output.get("traceback", [])]))
         elif kind in ("execute_result", "display_data"):
             data = {}
             for mime, value in (output.get("data") or {}).items():
@@ -73,14 +83,14 @@ def safe_outputs(outputs: list) -> list:
                 elif mime in ("image/png", "image/jpeg") and _image(value) is not None:
                     data[mime] = _image(value)
             if data:
-                kept.append(nbformat.v4.new_output("display_data", data=data))
+                kept.append(NotebookNode(output_type="display_data", data=NotebookNode(data), metadata=NotebookNode()))
     return kept
 
 
 def _nbgrader(gid: str, points: float = 0.0, grade: bool = False, solution: bool = False,
               locked: bool = False) -> dict:
-    return {"nbgrader": {"grade": grade, "grade_id": gid, "locked": locked, "points": points, "schema_version": 3,
-                         "solution": solution, "task": False}}
+    return {"nbgrader": NotebookNode(grade=grade, grade_id=gid, locked=locked, points=points, schema_version=3,
+                                     solution=solution, task=False)}
 
 
 def guide(question, note: str = "") -> str:
@@ -93,39 +103,34 @@ def guide(question, note: str = "") -> str:
             f"{question.model_answer}")
 
 
-def formgrader_copy(graded: nbformat.NotebookNode, source: nbformat.NotebookNode, facts: NotebookFacts,
-                    scores: dict[str, float] | None = None,
-                    notes: dict[str, str] | None = None) -> nbformat.NotebookNode:
+def formgrader_copy(graded: NotebookNode, source: NotebookNode, facts: NotebookFacts,
+                    scores: dict[str, float] | None = None, notes: dict[str, str] | None = None) -> NotebookNode:
     """The notebook formgrader shows for `graded` (nbgrader's autograded notebook), from its `source` notebook;
     `scores` are the row's test scores and `notes` what the grader noticed about its written answers, by grade id."""
     scores, notes = scores or {}, notes or {}
     trusted = {c.source for c in source.cells if c.cell_type == "markdown" and not cells.is_written(c)}
     written = {q.grade_id: q for q in facts.written}
     tests = {t.grade_id: t for t in facts.tests}
-    copy = new_notebook(metadata={"kernelspec": dict(source.metadata.get("kernelspec", {})),
-                                  "language_info": {"name": "python"}})
-    copy.cells.append(new_markdown_cell(HEADER))
+    copy = NotebookNode(nbformat=4, nbformat_minor=5, cells=[_markdown(HEADER)],
+                        metadata=NotebookNode(kernelspec=NotebookNode(source.metadata.get("kernelspec", {})),
+                                              language_info=NotebookNode(name="python")))
     for cell in graded.cells:
         gid = cells.grade_id(cell)
         text = _text(cell.get("source", ""))
         if gid in written and cells.is_written(cell):
             q = written[gid]
-            copy.cells.append(new_markdown_cell(as_text(text), metadata=_nbgrader(gid, q.points, grade=True,
-                                                                                  solution=True)))
-            copy.cells.append(new_markdown_cell(guide(q, notes.get(gid, "")),
-                                                metadata=_nbgrader(f"{gid}-guide", locked=True)))
+            copy.cells.append(_markdown(as_text(text), _nbgrader(gid, q.points, grade=True, solution=True)))
+            copy.cells.append(_markdown(guide(q, notes.get(gid, "")), _nbgrader(f"{gid}-guide", locked=True)))
         elif cell.get("cell_type") == "code":
             if gid in tests:
                 got = f"{scores[gid]:g} / " if gid in scores else ""
                 note = f"Test `{gid}`: {got}{tests[gid].points:g} points, autograded."
-                copy.cells.append(new_markdown_cell(note))
-            count = cell.get("execution_count")
-            copy.cells.append(new_code_cell(text, execution_count=count if isinstance(count, int) else None,
-                                            outputs=safe_outputs(cell.get("outputs", []))))
+                copy.cells.append(_markdown(note))
+            copy.cells.append(_code(text, cell.get("execution_count"), safe_outputs(cell.get("outputs", []))))
         elif cell.get("cell_type") == "markdown" and text in trusted:
-            copy.cells.append(new_markdown_cell(text))
+            copy.cells.append(_markdown(text))
         else:
-            copy.cells.append(new_markdown_cell(as_text(text)))
+            copy.cells.append(_markdown(as_text(text)))
     for i, cell in enumerate(copy.cells):
         cell.id = f"cell-{i}"
     return copy

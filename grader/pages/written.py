@@ -127,10 +127,10 @@ def mark(page: str, row: Row, anchor: Callable[[str], str] = str) -> str:
         score = block(f"written-score-{w.grade_id}", blocks[f"written-score-{w.grade_id}"])
         page = re.sub(rf'(<li><a href="#{gid}">Written response</a> )\(Score: [^)<]*\)',
                       lambda m: m.group(1) + f"({score})", page, count=1)
-        page = re.sub(rf'(<a name="{gid}"[^>]*></a><div class="panel-heading">.*?<span class="pull-right">)\s*'
-                      rf'Score: [^<]*(<a href="#top">\(Top\)</a>\s*</span>\s*</div>)',
+        page = re.sub(rf'(<a name="{gid}"[^>]*></a><div class="panel-heading"><span class="nbgrader-label">[^<]*'
+                      rf'</span><span class="pull-right">)\s*Score: [^<]*(<a href="#top">\(Top\)</a>\s*</span></div>)',
                       lambda m: m.group(1) + score + " " + m.group(2) +
-                      block(f"written-{w.grade_id}", blocks[f"written-{w.grade_id}"]), page, count=1, flags=re.S)
+                      block(f"written-{w.grade_id}", blocks[f"written-{w.grade_id}"]), page, count=1)
     return page.replace("</head>", f"<style>{STYLE}</style></head>", 1)
 
 
