@@ -30,6 +30,8 @@ from pathlib import Path
 
 import nbformat
 
+from devtools import REPO
+from devtools.benchfile import machine, sections
 from grader.course import answers, layout
 from grader.course.layout import Notebook
 
@@ -168,17 +170,6 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
                    ours["one kernel"], ours["dask"], per_notebook, statistics.median(t for v in starts.values() for t in v), mode)
 
 
-def machine() -> str:
-    """The CPU model, as /proc/cpuinfo names it."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def markdown(f: Figures, students: int) -> str:
     """BENCHMARKS.md."""
     today = datetime.date.today().isoformat()
@@ -233,7 +224,7 @@ def markdown(f: Figures, students: int) -> str:
     return "\n".join(lines)
 
 
-def bench(students: int, output: Path = layout.ROOT / "BENCHMARKS.md", sandbox: str = "auto",
+def bench(students: int, output: Path = REPO / "BENCHMARKS.md", sandbox: str = "auto",
           keep: bool = False) -> Figures:
     """Run the benchmark and write its figures to `output`."""
     workdir = Path(tempfile.mkdtemp(prefix="grader-bench-"))
@@ -242,5 +233,6 @@ def bench(students: int, output: Path = layout.ROOT / "BENCHMARKS.md", sandbox: 
     finally:
         if not keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    output.write_text(markdown(figures, students))
+    kept = sections(output.read_text()) if output.exists() else {}  # what other tools write there
+    output.write_text(markdown(figures, students) + "".join(f"\n{block}" for block in kept.values()))
     return figures

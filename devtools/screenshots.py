@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devtools import REPO
 from grader.course import layout
 from grader.errors import GraderError
 from grader.results import feedback_path
@@ -17,7 +18,7 @@ from grader.results import feedback_path
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-SCREENSHOTS = layout.ROOT / "docs" / "screenshots"
+SCREENSHOTS = REPO / "docs" / "screenshots"
 FEEDBACK = ("ben", layout.SERIES[1])  # a partial submission: failed tests with their messages
 PHONE = {"width": 390, "height": 844}
 WIDTH = 1280

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from grader import logs
+from grader import logs, version
 from grader.course import layout
 from grader.errors import GraderError
 
@@ -14,9 +14,15 @@ from grader.errors import GraderError
 def cmd_release(args: argparse.Namespace) -> int:
     from grader.course.release import release
 
-    for path in release():
-        print(f"released {path.relative_to(layout.ROOT)}")
-    print(f"student bundle {layout.STUDENT_BUNDLE.relative_to(layout.ROOT)}")
+    course = layout.course().checked()
+    done = release(args.assignment, whole_course=args.whole_course)
+    for path in done.notebooks:
+        print(f"released {course.shown(path)}")
+    for bundle in done.bundles:
+        several = f" ({', '.join(bundle.assignments)})" if len(bundle.assignments) > 1 else ""
+        print(f"bundle {course.shown(bundle.path)}{several}")
+        for given in bundle.given:
+            print(f"  note: {given}: hand it out after {given.earlier.assignment} is due")
     return 0
 
 
@@ -31,8 +37,29 @@ def print_table(rows) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
 
 
+# Run in the course folder, so that the lock holds Dask to the versions the course was tested with.
+CLUSTER_EXTRA = "pip install -c constraints.txt 'seqmodels-course[cluster]'"
+COURSE_HELP = ("the course folder (solutions/, notebooks/, demo/, the cache); default: the working directory, "
+               "never where the grader is installed")
+
+
+def require_dask() -> None:
+    """--scheduler needs Dask, an optional extra: say how to install it when it is absent."""
+    import importlib.util
+
+    missing = [name for name in ("dask", "distributed") if importlib.util.find_spec(name) is None]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        raise GraderError(f"--scheduler grades on a Dask cluster, and {' and '.join(missing)} {verb} not installed "
+                          f"here: in the course folder, {CLUSTER_EXTRA} (in the course's repository, `make` does it)")
+
+
 def cmd_autograde(args: argparse.Namespace) -> int:
     from grader.run.autograde import autograde
+
+    layout.course().checked()
+    if args.scheduler is not None:
+        require_dask()
 
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
                      notebook_timeout=args.notebook_timeout, scheduler=args.scheduler, split=not args.single_kernel,
@@ -66,7 +93,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_lab(args: argparse.Namespace) -> int:
     from grader.course.lab import lab
 
-    return lab(Path(args.root).resolve(), args.port, not args.no_browser, args.jupyter_args)
+    root = Path(args.root) if args.root is not None else layout.course().checked().notebooks
+    return lab(root.resolve(), args.port, not args.no_browser, args.jupyter_args)
 
 
 def cmd_formgrader(args: argparse.Namespace) -> int:
@@ -91,13 +119,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from grader.demo.build import rebuild
     from grader.demo.round_trip import round_trip, write_canvas_exports
 
-    if args.rebuild or not layout.DEMO_SUBMISSIONS.exists():
+    course = layout.course().checked()
+    if args.rebuild or not course.demo_submissions.exists():
         rebuild()
         write_canvas_exports()  # demo/canvas: the same class as Canvas exports it
-        print(f"wrote sample submissions to {layout.DEMO_SUBMISSIONS.relative_to(layout.ROOT)} and demo/canvas")
-    rows = round_trip(Path(args.out), timeout=args.timeout, workers=args.workers)  # collect, autograde, export
+        print(f"wrote sample submissions to {course.shown(course.demo_submissions)} and "
+              f"{course.shown(course.demo_canvas)}")
+    out = Path(args.out) if args.out is not None else course.root / "demo" / "out"
+    rows = round_trip(out, timeout=args.timeout, workers=args.workers, assignments=args.assignment)
     print_table(rows)
-    print(f"\nfeedback in {Path(args.out) / 'feedback'}, class report {Path(args.out) / 'report.html'}")
+    print(f"\nfeedback in {out / 'feedback'}, class report {out / 'report.html'}")
     return 0
 
 
@@ -106,13 +137,26 @@ def build_parser() -> argparse.ArgumentParser:
     from grader.run.autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="say more (-vv: everything)")
+    parser.add_argument("--course", default=None, metavar="DIR", help=COURSE_HELP)
+    # --course after the command name too; SUPPRESS keeps a subcommand from resetting the value given before it
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--course", default=argparse.SUPPRESS, metavar="DIR", help=COURSE_HELP)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("release", help="regenerate notebooks/ from solutions/ and build dist/student.zip")
+    p = sub.add_parser("release", parents=[common],
+                       help="regenerate notebooks/ from solutions/ and write one student bundle per assignment, "
+                            "dist/<assignment>.zip")
+    p.add_argument("--assignment", action="append", metavar="NAME",
+                   help="release only this assignment (repeatable; default: every assignment)")
+    p.add_argument("--whole-course", action="store_true",
+                   help="also write dist/course.zip, every released assignment in one bundle (later notebooks give "
+                        "earlier answers as code: release says which)")
     p.set_defaults(func=cmd_release)
 
-    p = sub.add_parser("autograde", help="grade SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb into OUT")
+    p = sub.add_parser("autograde", parents=[common],
+                       help="grade SUBMISSIONS/<student>/<assignment>/<notebook>.ipynb into OUT")
     p.add_argument("submissions", metavar="SUBMISSIONS")
     p.add_argument("--out", required=True, metavar="OUT", help="where grades.csv, feedback/ and report.html go")
     p.add_argument("--workers", type=int, default=None, metavar="N",
@@ -120,7 +164,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "tasks in flight on the cluster (default: twice its worker threads)")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="grade on a Dask cluster: tcp://HOST:PORT of a running `dask scheduler`, or `local` for a "
-                        "LocalCluster of one single-threaded worker process per core (default: local processes)")
+                        "LocalCluster of one single-threaded worker process per core (default: local processes); "
+                        f"needs the cluster extra: {CLUSTER_EXTRA}")
     p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
     p.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
                    help=f"time limit for a whole notebook (default {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
@@ -132,11 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--single-kernel", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("demo", help="collect the sample class from demo/canvas, grade it, export Canvas's import file "
-                                    "and print the grade table")
-    p.add_argument("--out", default="demo/out", metavar="OUT")
+    p = sub.add_parser("demo", parents=[common], help="collect the sample class from demo/canvas, grade it, export "
+                                                       "Canvas's import file and print the grade table")
+    p.add_argument("--out", default=None, metavar="OUT", help="default: demo/out in the course folder")
     p.add_argument("--timeout", type=int, default=20, metavar="SECONDS")
     p.add_argument("--workers", type=int, default=None, metavar="N")
+    p.add_argument("--assignment", action="append", metavar="NAME", help="only this assignment (repeatable)")
     p.add_argument("--rebuild", action="store_true", help="write demo/submissions again from the notebooks")
     p.set_defaults(func=cmd_demo)
 
@@ -145,9 +191,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=int, default=120, metavar="SECONDS", help="per-cell time limit")
     p.set_defaults(func=cmd_validate)
 
-    p = sub.add_parser("lab", help="JupyterLab as students see it (Validate button, no instructor panels); "
-                                   "other options go to jupyter lab")
-    p.add_argument("root", nargs="?", default=str(layout.NOTEBOOKS), metavar="DIR")
+    p = sub.add_parser("lab", parents=[common], help="JupyterLab as students see it (Validate button, no instructor "
+                                                      "panels); other options go to jupyter lab")
+    p.add_argument("root", nargs="?", default=None, metavar="DIR", help="default: notebooks/ in the course folder")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
@@ -172,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
     args.jupyter_args = unknown
     logs.configure(logs.level_for(args.verbose))
     try:
-        return args.func(args)
+        with layout.using_course(Path(args.course) if args.course is not None else None):
+            return args.func(args)
     except GraderError as exc:  # anything else is a bug and keeps its traceback
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,8 @@ from grader.course import answers, layout
 from grader.results import Row, load_all
 from grader.run.autograde import autograde
 
+# The course folder of every test: this repository's, wherever pytest was started.
+layout.use_course(Path(__file__).resolve().parents[1])
 NOTEBOOKS = layout.available()
 
 
@@ -83,7 +85,7 @@ def demo_run(tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("demo") / "out"
     seed_marks(out)
-    autograde(layout.DEMO_SUBMISSIONS, out, timeout=20)
+    autograde(layout.course().demo_submissions, out, timeout=20)
     return out
 
 
@@ -133,12 +135,15 @@ def prepared_course():
     """The course prepared for every released notebook (cached across runs in .cache)."""
     from grader.course.prepared import cached_course
 
-    return cached_course(layout.CACHE, layout.available())
+    return cached_course(layout.course().private_cache(), layout.available())
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """Debian's Chromium under Playwright, headless (never a browser Playwright downloads)."""
+    """Debian's Chromium under Playwright, headless (never a browser Playwright downloads).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in this thread while it is open, so a
+    session-wide browser would make every later `asyncio.run` in the suite fail."""
     from devtools.screenshots import CHROMIUM, launch
 
     require(CHROMIUM.exists(), f"no Chromium at {CHROMIUM} (apt-get install chromium)")

@@ -87,3 +87,21 @@ def before_you_submit(nb) -> tuple[str, str]:
              for m in VALIDATE_COMMAND.finditer(cell.source)]
     assert len(found) == 1, f"expected one `nbgrader validate <file>` in the notebook's text, found {found}"
     return found[0]
+
+
+def course_copy(dest: Path, assignments: list[str] | None = None, demo: bool = False) -> Path:
+    """A course folder at `dest` as an instructor keeps one: the sources of `assignments` (all when None), the
+    licenses and the lock file; the demo class too when asked. Nothing of the grader's own code."""
+    import shutil
+
+    from grader.course import layout
+
+    repo = layout.course().root
+    for folder in sorted((repo / "solutions").iterdir()):
+        if folder.is_dir() and (assignments is None or folder.name in assignments):
+            shutil.copytree(folder, dest / "solutions" / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in (*layout.LICENSE_FILES, layout.LOCK_FILE):
+        shutil.copy2(repo / name, dest / name)
+    if demo:
+        shutil.copytree(repo / "demo", dest / "demo", ignore=shutil.ignore_patterns("out"))
+    return dest

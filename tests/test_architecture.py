@@ -22,13 +22,13 @@ def lint(root: Path) -> subprocess.CompletedProcess:
 
 def copy_of_the_packages(tmp_path: Path) -> Path:
     for name in ("grader", "devtools"):
-        shutil.copytree(layout.ROOT / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(layout.ROOT / ".importlinter", tmp_path / ".importlinter")
+        shutil.copytree(layout.course().root / name, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(layout.course().root / ".importlinter", tmp_path / ".importlinter")
     return tmp_path
 
 
 def test_the_contracts_are_kept():
-    done = lint(layout.ROOT)
+    done = lint(layout.course().root)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
 
@@ -61,5 +61,5 @@ def test_an_import_cycle_is_found(tmp_path):
 
 def test_the_top_level_holds_the_shared_vocabulary_only():
     """At most a dozen modules at the top of grader/; everything else lives in a package named for its role."""
-    top = sorted(p.name for p in (layout.ROOT / "grader").glob("*.py"))
+    top = sorted(p.name for p in (layout.course().root / "grader").glob("*.py"))
     assert len(top) <= 12, top

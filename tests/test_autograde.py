@@ -187,7 +187,7 @@ def test_running_again_replaces_previous_results(graded, tmp_path):
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=layout.ROOT)
+    return subprocess.run([sys.executable, "-m", "grader", *args], capture_output=True, text=True, cwd=layout.course().root)
 
 
 @pytest.mark.parametrize("args,message", [
@@ -204,14 +204,18 @@ def test_grading_that_cannot_proceed_exits_non_zero_with_one_clear_line(tmp_path
     assert len(done.stderr.strip().splitlines()) == 1
 
 
-def test_stale_release_stops_grading(tmp_path, monkeypatch):
-    stale = tmp_path / "notebooks"
-    shutil.copytree(layout.NOTEBOOKS, stale)
+def test_stale_release_stops_grading(tmp_path):
+    """A course folder whose notebooks/ no longer matches its solutions/ (sources and cache are this repository's)."""
+    repo, course = layout.course().root, tmp_path / "course"
+    course.mkdir()
+    for name in ("solutions", ".cache"):
+        (course / name).symlink_to(repo / name)
+    stale = course / "notebooks"
+    shutil.copytree(repo / "notebooks", stale)
     path = stale / NB.assignment / NB.filename
     path.write_text(path.read_text().replace("Assignment 1", "Assignment One"))
-    monkeypatch.setattr(layout, "NOTEBOOKS", stale)
     (tmp_path / "subs" / "someone").mkdir(parents=True)
-    with pytest.raises(GraderError, match="out of date"):
+    with layout.using_course(course), pytest.raises(GraderError, match="out of date"):
         autograde(tmp_path / "subs", tmp_path / "out", workers=1)
 
 

@@ -23,7 +23,7 @@ from grader.course.cells import is_hidden_in_release as is_hidden
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = layout.ROOT / "test-artifacts" / "browser"
+ARTIFACTS = layout.course().root / "test-artifacts" / "browser"
 INSTRUCTOR_PLUGINS = ["@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment",
                       "@jupyter/nbgrader:course-list", "@jupyter/nbgrader:assignment-list",
                       "@jupyter/nbgrader:menu"]
@@ -67,14 +67,14 @@ def browser(chromium):
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """JupyterLab on a copy of notebooks/; the repository's notebooks are checked untouched at the end."""
-    before = tree_digest(layout.NOTEBOOKS)
+    before = tree_digest(layout.course().notebooks)
     tmp = tmp_path_factory.mktemp("lab")
     home = tmp / "home"
     home.mkdir()
-    root = copy_notebooks(layout.NOTEBOOKS, tmp / "notebooks")
+    root = copy_notebooks(layout.course().notebooks, tmp / "notebooks")
     with running_lab(root, home) as running:
         yield running
-    assert tree_digest(layout.NOTEBOOKS) == before, "a browser test changed notebooks/ in the repository"
+    assert tree_digest(layout.course().notebooks) == before, "a browser test changed notebooks/ in the repository"
 
 
 @pytest.fixture
@@ -219,7 +219,7 @@ def test_feedback_pages_of_the_demo(browser, demo_run, page):
         secrets = cells.secrets_of(nbformat.read(nb.source, as_version=4))
         # A hidden test's line that the student wrote in their own answer is theirs to see.
         written = set()
-        for upload in (layout.DEMO_SUBMISSIONS / student / assignment).glob("*.ipynb"):  # renamed ones too
+        for upload in (layout.course().demo_submissions / student / assignment).glob("*.ipynb"):  # renamed ones too
             try:
                 written |= {line.strip() for cell in nbformat.read(upload, as_version=4).cells
                             for line in cell.source.splitlines()}

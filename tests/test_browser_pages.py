@@ -24,7 +24,7 @@ from grader.results import feedback_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-ARTIFACTS = layout.ROOT / "test-artifacts" / "browser"
+ARTIFACTS = layout.course().root / "test-artifacts" / "browser"
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_WORDS = "A cell ran past the time limit and was interrupted; the tests that passed still count."
 

@@ -38,7 +38,7 @@ class RealCluster:
     def __init__(self, folder: Path):
         port = free_port()
         self.address = f"tcp://127.0.0.1:{port}"
-        env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{layout.ROOT}"}  # the tests' stand-in tasks
+        env = {**os.environ, "PYTHONPATH": f"{TESTS}{os.pathsep}{layout.course().root}"}  # the tests' stand-in tasks
         self.scheduler = subprocess.Popen([str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(port),
                                            "--no-dashboard"], env=env, cwd=folder,
                                           stdout=subprocess.DEVNULL, stderr=open(folder / "scheduler.log", "w"))
@@ -82,7 +82,7 @@ def small_class(subs: Path) -> None:
     good = answers.submission(NB)
     write_submission(subs, "ada", NB, good)
     write_submission(subs, "ben", NB, answers.submission(NB, {"run_packed": answers.catalogue(NB)[0].source}))
-    write_submission(subs, "cat", NB, layout.DEMO_SUBMISSIONS.joinpath("cat", NB.assignment, NB.filename).read_bytes())
+    write_submission(subs, "cat", NB, layout.course().demo_submissions.joinpath("cat", NB.assignment, NB.filename).read_bytes())
     write_submission(subs, "dan", NB, b'{"cells": [')
 
 
@@ -117,7 +117,7 @@ def grading_on(cluster: RealCluster, folder: Path, *extra: str) -> tuple[list[st
         write_submission(folder / "subs", student, NB, answers.submission(NB))
     grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(folder / "subs"), "--out",
                                str(folder / "out"), "--scheduler", cluster.address, "--assignment", NB.assignment,
-                               *extra], cwd=layout.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               *extra], cwd=layout.course().root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return students, grader
 
 
@@ -157,7 +157,7 @@ def test_an_unreachable_scheduler_fails_within_seconds_naming_it(tmp_path):
     address = f"tcp://127.0.0.1:{free_port()}"
     start = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "grader", "autograde", str(tmp_path / "subs"), "--out",
-                           str(tmp_path / "out"), "--scheduler", address], cwd=layout.ROOT, capture_output=True,
+                           str(tmp_path / "out"), "--scheduler", address], cwd=layout.course().root, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 2 and time.monotonic() - start < 40
     assert done.stderr.startswith("error: cannot reach the Dask scheduler at " + address)

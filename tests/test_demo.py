@@ -6,7 +6,7 @@ import pytest
 from helpers import read_grades_csv, tree_digest
 
 from grader.course import layout
-from grader.demo.build import DEMO_MARKS, rebuild
+from grader.demo.build import demo_marks_file, rebuild
 
 pytestmark = pytest.mark.slow
 
@@ -14,10 +14,10 @@ pytestmark = pytest.mark.slow
 def test_bundled_submissions_are_up_to_date(tmp_path):
     """demo/submissions (and the grades its written answers got) are what `python -m grader demo --rebuild` writes
     from the current notebooks."""
-    rebuild(tmp_path / "submissions", tmp_path / DEMO_MARKS.name)
-    assert tree_digest(tmp_path / "submissions") == tree_digest(layout.DEMO_SUBMISSIONS), \
+    rebuild(tmp_path / "submissions", tmp_path / demo_marks_file().name)
+    assert tree_digest(tmp_path / "submissions") == tree_digest(layout.course().demo_submissions), \
         "run `python -m grader demo --rebuild` and commit demo/submissions"
-    assert (tmp_path / DEMO_MARKS.name).read_text() == DEMO_MARKS.read_text(), \
+    assert (tmp_path / demo_marks_file().name).read_text() == demo_marks_file().read_text(), \
         "run `python -m grader demo --rebuild` and commit demo/manual_grades.csv"
 
 

@@ -10,10 +10,12 @@ import zipfile
 import pytest
 
 from grader.course import layout
-from grader.demo.round_trip import COLUMNS, DEMO_CANVAS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
+from grader.demo.round_trip import COLUMNS, GRADEBOOK, canvas_entries, gradebook_text, round_trip
 from grader.lms.collect import collect
 from grader.lms.roster import read_roster
 from grader.results import read_csv
+
+DEMO_CANVAS = layout.course().demo_canvas
 
 
 def test_bundled_canvas_exports_are_up_to_date():

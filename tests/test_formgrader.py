@@ -27,7 +27,7 @@ from grader import results
 from grader.course import layout
 from grader.course.hidden import html_text
 from grader.demo.build import HOSTILE_ANSWER
-from grader.demo.round_trip import COLUMNS, DEMO_CANVAS, GRADEBOOK
+from grader.demo.round_trip import COLUMNS, GRADEBOOK
 from grader.manual.course import autograded_path, course_root
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -48,7 +48,7 @@ def start(out: Path, home: Path) -> tuple[subprocess.Popen, str, Path]:
     with log.open("w") as f:
         proc = subprocess.Popen([sys.executable, "-m", "grader", "formgrader", str(out), "--no-browser",
                                  f"--port={port}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=",
-                                 "--ServerApp.password="], cwd=layout.ROOT, env=env, stdout=f,
+                                 "--ServerApp.password="], cwd=layout.course().root, env=env, stdout=f,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -103,7 +103,8 @@ def graded_out(demo_run, tmp_path_factory):
     return out
 
 
-def test_grade_a_written_answer_in_formgrader(chromium, graded_out, tmp_path):
+def test_grade_a_written_answer_in_formgrader(graded_out, chromium, tmp_path):
+    """The demo's OUT (graded before the browser opens: Playwright's loop would stop autograde's asyncio.run)."""
     require(shutil.which("jupyter", path=str(Path(sys.executable).parent)) is not None, "no jupyter in the venv")
     out = graded_out
     before = read_grades_csv(out)[("ben", NB.key)]
@@ -170,12 +171,12 @@ def test_grade_a_written_answer_in_formgrader(chromium, graded_out, tmp_path):
     # a Canvas import: ben's assignment has its full score now; cat's answer is still ungraded: blank, said so
     target = tmp_path / "canvas.csv"
     done = subprocess.run([sys.executable, "-m", "grader", "export", str(out), "--format", "canvas", "--roster",
-                           str(DEMO_CANVAS / GRADEBOOK), "--to", str(target), "--assignment", NB.assignment],
-                          cwd=layout.ROOT, capture_output=True, text=True, timeout=120)
+                           str(layout.course().demo_canvas / GRADEBOOK), "--to", str(target), "--assignment", NB.assignment],
+                          cwd=layout.course().root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "--ungraded blank" in done.stderr and "cat/" in done.stderr
     done = subprocess.run([sys.executable, "-m", "grader", "export", str(out), "--format", "canvas", "--roster",
-                           str(DEMO_CANVAS / GRADEBOOK), "--to", str(target), "--assignment", NB.assignment,
-                           "--ungraded", "blank"], cwd=layout.ROOT, capture_output=True, text=True, timeout=120)
+                           str(layout.course().demo_canvas / GRADEBOOK), "--to", str(target), "--assignment", NB.assignment,
+                           "--ungraded", "blank"], cwd=layout.course().root, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     with target.open(newline="", encoding="utf-8") as f:
         header, _, *students = list(csv.reader(f))

@@ -273,7 +273,7 @@ def test_control_output_is_kept_in_full_without_a_cap(tmp_path):
     write_submission(subs, "flood", NB, submission_for(BY_NAME["print_a_gigabyte"], tmp_path, tmp_path, 9))
     done = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-m", "grader", "autograde", str(subs),
                            "--out", str(tmp_path / "out"), "--workers", "1", "--timeout", "20"],
-                          capture_output=True, text=True)
+                          cwd=layout.course().root, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     peak_kb = int(done.stderr.strip().splitlines()[-1])
     assert peak_kb < 700_000, f"the grader's peak memory was {peak_kb / 1000:.0f} MB for a 1 GB print"

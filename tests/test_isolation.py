@@ -271,7 +271,7 @@ def test_a_killed_grading_process_costs_no_one_their_grade(tmp_path):
         write_submission(tmp_path / "subs", student, NB, good)
     grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(tmp_path / "subs"), "--out",
                                str(tmp_path / "out"), "--workers", "2", "--assignment", NB.assignment],
-                              cwd=layout.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              cwd=layout.course().root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     for _ in range(300):
         workers = grading_processes(grader.pid)

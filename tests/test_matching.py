@@ -79,7 +79,7 @@ def test_the_only_notebook_rule_needs_exactly_one_of_each():
 
 def test_autograde_places_the_demo_rename():
     """demo/submissions/ben/03_bilstm_tagger/bilstm_tagger (1).ipynb is graded, not `missing`."""
-    jobs, unplaced = submissions.locate(layout.DEMO_SUBMISSIONS, layout.available(), ["ben"])
+    jobs, unplaced = submissions.locate(layout.course().demo_submissions, layout.available(), ["ben"])
     last = layout.available()[-1]
     job = next(j for j in jobs if j.notebook == last)
     assert job.path is not None and job.path.name == f"{last.name} (1).ipynb" and job.absent == ""

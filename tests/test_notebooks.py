@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
+from devtools.notebook_time import run_in_full
 from grader.course import layout
 
 pytestmark = pytest.mark.slow
@@ -22,6 +20,9 @@ BOUNDS: dict[str, list[tuple[str, str, float]]] = {
     "packed_sequences": [
         # "gradients vanish ... at rates of the same order": every cell loses an order of magnitude or more per 10 steps
         *[(f"gradient decay per 10 steps (orders of magnitude), {cell}", ">=", 1.0) for cell in ("RNN", "GRU", "LSTM")],
+        # "in this run its curve even stops about 80 steps back"
+        ("steps back at which the RNN's gradient norm reads 0 in float32", ">=", 75),
+        ("steps back at which the RNN's gradient norm reads 0 in float32", "<=", 90),
         ("spectral radius of W_hh at PyTorch's default initialisation", "<=", 1.0),
         ("orders of magnitude the gradient grows back to the first step, spectral radius 3", ">=", 3.0),
         ("gradient norm after clipping", "<=", 1.0),
@@ -42,6 +43,12 @@ BOUNDS: dict[str, list[tuple[str, str, float]]] = {
         # "writes about as many digits as the source has"
         ("digits written for 9-digit sources, on average", ">=", 8.5),
         ("digits written for 10-digit sources, on average", ">=", 9.0),
+        ("digits written for 10-digit sources, on average", "<=", 9.9),  # "fewer digits than the source has"
+        # "most of the wrong 9-digit outputs hold the right digits in another order; some have a wrong digit;
+        # a digit too few or too many is rare at 9 digits"
+        ("wrong 9-digit outputs with the right digits in another order", ">=", 0.5),
+        ("wrong 9-digit outputs with the right length, some digit wrong", ">=", 0.1),
+        ("wrong 9-digit outputs with a digit too few or too many", "<=", 0.2),
     ],
     "bilstm_tagger": [
         ("bidirectional token accuracy", ">=", 0.98),
@@ -50,8 +57,41 @@ BOUNDS: dict[str, list[tuple[str, str, float]]] = {
         ("bidirectional left-context accuracy", ">=", 0.95),  # "both taggers are close to perfect"
         ("unidirectional left-context accuracy", ">=", 0.95),
         ("unidirectional right-context accuracy", "<=", 0.45),  # "near chance"
+        ("sequences shared between the splits", "<=", 5),  # "the splits share next to no sequence"
     ],
-    "attention": [("attention exact-match accuracy", ">=", 0.95)],
+    "attention": [
+        ("attention exact-match accuracy", ">=", 0.95),
+        ("attention exact match at its worst length", ">=", 0.95),  # "95% or more at every length"
+        # "nearly every 4-digit string is right, about half of the 7-digit ones, hardly any at 10 digits and
+        # next to none from 13 on"
+        ("no-attention exact match on 4-digit strings", ">=", 0.85),
+        ("no-attention exact match on 7-digit strings", ">=", 0.35),
+        ("no-attention exact match on 7-digit strings", "<=", 0.65),
+        ("no-attention exact match on 10-digit strings", "<=", 0.15),
+        ("no-attention exact match on 13- to 16-digit strings", "<=", 0.02),
+        # "about three times in four the first two, ... few of them have even the first five right; about half
+        # of them are of the wrong length"
+        ("share of them with the first two digits right", ">=", 0.6),
+        ("share of them with the first two digits right", "<=", 0.9),
+        ("share of them with the first five digits right", "<=", 0.4),
+        ("share of them of the wrong length", ">=", 0.35),
+        ("share of them of the wrong length", "<=", 0.7),
+        # "ends more than an order of magnitude higher"
+        ("orders of magnitude between the two final losses", ">=", 1.0),
+        # "about half the weight is on the digit being written and about a fifth on each of its neighbours"
+        ("mean weight on the source digit being written", ">=", 0.35),
+        ("mean weight on the source digit being written", "<=", 0.65),
+        *[(f"mean weight on the digit {side} it in the source", op, bound)
+          for side in ("before", "after") for op, bound in ((">=", 0.1), ("<=", 0.3))],
+        # "its weight collects on the last digit of the source, about half of it on average"
+        ("mean weight of the EOS step on the last source digit", ">=", 0.35),
+        ("mean weight of the EOS step on the last source digit", "<=", 0.7),
+        # "a training step of the Bahdanau model costs a multiple of the baseline's, the Luong-style step clearly
+        # less than the Bahdanau step, and greedy decoding takes a multiple of the time with attention"
+        ("Bahdanau training step over the baseline's", ">=", 1.5),
+        ("Luong-style training step over the Bahdanau step", "<=", 0.85),
+        ("greedy decoding with attention over without", ">=", 1.5),
+    ],
 }
 
 # Gaps a notebook's point rests on: (lower metric, higher metric, by at least), both printed in full runs.
@@ -77,35 +117,44 @@ GAPS: dict[str, list[tuple[str, str, float]]] = {
         ("exact match on 9-digit strings (longer than any in training)", "test exact match, 8 digits", 0.1),
         ("exact match on 10-digit strings (longer than any in training)",
          "exact match on 9-digit strings (longer than any in training)", 0.2),
+        # "a digit too few or too many is rare at 9 digits, but at 10 it is about as common as a reordering"
+        ("wrong 9-digit outputs with a digit too few or too many", "wrong 10-digit outputs with a digit too few or too many", 0.15),
+        ("wrong 10-digit outputs with the right digits in another order", "wrong 10-digit outputs with a digit too few or too many", -0.1),
+        ("wrong 10-digit outputs with a digit too few or too many", "wrong 10-digit outputs with the right digits in another order", -0.1),
     ],
     "bilstm_tagger": [
         # A left-to-right tagger misses what only the right context decides: 15 points or more.
         ("unidirectional right-context accuracy", "bidirectional right-context accuracy", 0.15),
         # "its loss stays high"
         ("bidirectional training loss, mean of the last 20 steps", "left-to-right training loss, mean of the last 20 steps", 0.3),
+        # "the two thirds that its validation curve levelled off at ... the test split agrees with the validation split"
+        ("unidirectional validation token accuracy at the end of training", "unidirectional token accuracy", -0.03),
+        ("unidirectional token accuracy", "unidirectional validation token accuracy at the end of training", -0.03),
     ],
     # Without attention the fixed-size state loses long strings: 30 points or more below attention.
-    "attention": [("no-attention exact-match accuracy", "attention exact-match accuracy", 0.30)],
+    "attention": [
+        ("no-attention exact-match accuracy", "attention exact-match accuracy", 0.30),
+        # "the two models start alike"
+        ("training loss over the first 10 steps, no attention", "training loss over the first 10 steps, attention", -0.3),
+        ("training loss over the first 10 steps, attention", "training loss over the first 10 steps, no attention", -0.3),
+        # "already puts its largest weight on it"
+        *[(f"mean weight on the digit {side} it in the source", "mean weight on the source digit being written", 0.1)
+          for side in ("before", "after")],
+        # "several times the share an even spread would give"
+        ("mean weight an even spread would give each digit", "mean weight of the EOS step on the last source digit", 0.2),
+    ],
 }
 
 
 def printed_metrics(nb: nbformat.NotebookNode) -> dict[str, float]:
-    """Every `name: 0.xx` line the notebook printed (a name of words, digits and punctuation, a decimal number)."""
+    """Every `name: 0.xx` line the notebook printed (a name of words, digits and punctuation, a number)."""
     found = {}
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
-                for name, value in re.findall(r"^([A-Za-z][\w ,'()\-]*): (-?\d+\.\d+)\s*$", out["text"], re.M):
+                for name, value in re.findall(r"^([A-Za-z][\w ,'()\-]*): (-?\d+(?:\.\d+)?)\s*$", out["text"], re.M):
                     found[name] = float(value)
     return found
-
-
-def run_in_full(nb: layout.Notebook, folder) -> tuple[nbformat.NotebookNode, float]:
-    """The source notebook executed top to bottom as a student runs it (not in grading mode), and its seconds."""
-    source = nbformat.read(nb.source, as_version=4)
-    start = time.monotonic()
-    NotebookClient(source, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
-    return source, time.monotonic() - start
 
 
 @pytest.fixture(scope="module")
@@ -114,15 +163,10 @@ def full_runs(tmp_path_factory) -> dict[str, Future]:
 
     The longest goes first, so the others share the second core while it runs.
     """
-    env_before = os.environ.pop("NBGRADER_EXECUTION", None)  # kernels inherit the environment when they start
     notebooks = sorted(layout.available(), key=lambda nb: nb.name != LONGEST)
-    try:
-        with ThreadPoolExecutor(2) as pool:
-            runs = {nb.name: pool.submit(run_in_full, nb, tmp_path_factory.mktemp(nb.name)) for nb in notebooks}
-            wait(runs.values())
-    finally:
-        if env_before is not None:
-            os.environ["NBGRADER_EXECUTION"] = env_before
+    with ThreadPoolExecutor(2) as pool:  # each run in full, as a student runs it (not in grading mode)
+        runs = {nb.name: pool.submit(run_in_full, nb.source, tmp_path_factory.mktemp(nb.name)) for nb in notebooks}
+        wait(runs.values())
     return runs
 
 

@@ -26,7 +26,7 @@ def test_each_status_says_everything_a_reader_needs(status):
 
 
 def test_the_readme_table_is_the_statuses_module():
-    readme = (layout.ROOT / "README.md").read_text()
+    readme = (layout.course().root / "README.md").read_text()
     assert statuses.readme_table() in readme, "paste statuses.readme_table() into the README's status section"
 
 

@@ -17,7 +17,7 @@ NB = layout.SERIES[0]
 
 def validate(path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "grader", "validate", str(path)], capture_output=True, text=True,
-                          cwd=layout.ROOT, timeout=600)
+                          cwd=layout.course().root, timeout=600)
 
 
 def test_a_finished_notebook_is_ready_to_submit(tmp_path):

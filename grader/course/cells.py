@@ -297,3 +297,10 @@ def secrets_of(source: nbformat.NotebookNode, also_public: frozenset[str] = froz
     rubric = {line for text in (rubrics or {}).values() for line in map(_meaningful, text.splitlines()) if line}
     return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public),
                    frozenset(rubric - public))
+
+
+def solution_secrets(source: nbformat.NotebookNode) -> dict[str, frozenset[str]]:
+    """{grade id of each code solution cell: its secret lines} of a source notebook (written answers are not code)."""
+    secret = secrets_of(source).solution
+    return {grade_id(cell): frozenset(filter(None, map(_meaningful, cell_regions(cell)[1]["solution"]))) & secret
+            for cell in source.cells if is_solution(cell) and not is_written(cell)}

@@ -17,7 +17,7 @@ import nbformat
 from traitlets.config import Config
 
 from grader.course.cells import NotebookFacts, facts_of
-from grader.course.layout import Notebook
+from grader.course.layout import Notebook, private_folder
 from grader.course.written import RUBRICS_FILE, read_rubrics
 from grader.errors import GraderError
 
@@ -61,18 +61,18 @@ def remember_alembic_head() -> None:
     import nbgrader
     import nbgrader.api
 
-    from grader.course.layout import CACHE
+    from grader.course.layout import course
 
     if getattr(nbgrader.api.get_alembic_version, "remembered", False):
         return
     asked = nbgrader.api.get_alembic_version
-    remembered = CACHE / f"alembic-head-{nbgrader.__version__}"
 
     def get_alembic_version() -> str:
+        remembered = course().cache / f"alembic-head-{nbgrader.__version__}"  # the course of the call
         if remembered.exists():
             return remembered.read_text().strip()
         head = asked()
-        CACHE.mkdir(parents=True, exist_ok=True)
+        course().private_cache()
         remembered.write_text(head)
         return head
 
@@ -203,8 +203,7 @@ def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
     if (entry / "gradebook.db").exists():
         return PreparedCourse(entry)
     log.info("preparing the course in %s", entry)
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o700)  # the gradebook holds every hidden test
+    private_folder(cache)  # the gradebook holds every hidden test
     building = Path(tempfile.mkdtemp(prefix="building-", dir=cache))
     prepare_course(building / "course", notebooks)
     for old in cache.glob("course-*"):

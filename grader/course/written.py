@@ -20,9 +20,10 @@ import hashlib
 import tomllib
 from pathlib import Path
 
+from grader.course.layout import RUBRICS_FILE
 from grader.errors import GraderError
 
-RUBRICS_FILE = "rubrics.toml"
+__all__ = ["RUBRICS_FILE", "answer_hash", "answer_text", "read_rubrics"]
 
 
 def read_rubrics(path: Path) -> dict[str, str]:

@@ -22,7 +22,6 @@ from grader.course.layout import Notebook
 from grader.course.written import answer_hash
 from grader.manual.store import MARKS_FILE, Mark, marks_path, write_marks
 
-DEMO_MARKS = layout.ROOT / "demo" / MARKS_FILE
 # cat's answer to the first written question: markup that would run as the instructor if formgrader rendered it
 HOSTILE_ANSWER = ('Packing <img src="x" onerror="window.graderXss = (window.graderXss || 0) + 1"> keeps the '
                   'state right.\n\n<script>window.graderXss = (window.graderXss || 0) + 1</script>')
@@ -96,15 +95,23 @@ def demo_marks(subs: dict[tuple[str, Notebook], object]) -> list[Mark]:
     return marks
 
 
+def demo_marks_file() -> Path:
+    """demo/manual_grades.csv of the course: the grades the demo's written answers were given in formgrader."""
+    return layout.course().root / "demo" / MARKS_FILE
+
+
 def seed_marks(out: Path) -> None:
     """Give OUT the demo's manual grades (demo/manual_grades.csv), unless it has grades of its own."""
     if not marks_path(out).exists():
         out.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(DEMO_MARKS, marks_path(out))
+        shutil.copyfile(demo_marks_file(), marks_path(out))
 
 
-def rebuild(dest: Path = layout.DEMO_SUBMISSIONS, marks: Path = DEMO_MARKS) -> None:
-    """Write the sample class as an LMS would export it, and the grades its written answers were given."""
+def rebuild(dest: Path | None = None, marks: Path | None = None) -> None:
+    """Write the sample class as an LMS would export it (default: the course's demo/submissions), and the grades
+    its written answers were given (default: demo/manual_grades.csv)."""
+    dest = dest or layout.course().demo_submissions
+    marks = marks or demo_marks_file()
     if dest.exists():
         shutil.rmtree(dest)
     subs = sample_class()

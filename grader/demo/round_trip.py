@@ -15,7 +15,6 @@ from pathlib import Path
 
 from grader.course import layout
 
-DEMO_CANVAS = layout.ROOT / "demo" / "canvas"
 GRADEBOOK = "gradebook.csv"
 # student folder -> (Canvas's "Student", its user id, its lastfirst file-name part); SIS User ID = the folder
 CLASS = {"ada": ("Lovelace, Ada", 1001, "lovelaceada"), "ben": ("Bitdiddle, Ben", 1002, "bitdiddleben"),
@@ -27,8 +26,9 @@ STRAYS = {("cat", "01_packed_sequences"): ("scratch.py", b"# trying things out\n
 FIXED_TIME = (2025, 3, 7, 12, 0, 0)  # the zips are reproducible
 
 
-def canvas_entries(submissions: Path = layout.DEMO_SUBMISSIONS) -> dict[str, dict[str, bytes]]:
-    """{assignment: {Canvas file name: bytes}} for every file in `submissions`."""
+def canvas_entries(submissions: Path | None = None) -> dict[str, dict[str, bytes]]:
+    """{assignment: {Canvas file name: bytes}} for every file in `submissions` (default: the course's demo class)."""
+    submissions = submissions or layout.course().demo_submissions
     exports: dict[str, dict[str, bytes]] = {a: {} for a in COLUMNS}
     attachment = 50000
     for student in sorted(CLASS):
@@ -66,8 +66,9 @@ def gradebook_text() -> str:
     return buf.getvalue()
 
 
-def write_canvas_exports(dest: Path = DEMO_CANVAS, submissions: Path = layout.DEMO_SUBMISSIONS) -> list[Path]:
-    """Write demo/canvas/<assignment>.zip and gradebook.csv from `submissions`."""
+def write_canvas_exports(dest: Path | None = None, submissions: Path | None = None) -> list[Path]:
+    """Write demo/canvas/<assignment>.zip and gradebook.csv from `submissions` (defaults: the course's demo)."""
+    dest = dest or layout.course().demo_canvas
     dest.mkdir(parents=True, exist_ok=True)
     written = []
     for assignment, files in canvas_entries(submissions).items():
@@ -84,10 +85,10 @@ def write_canvas_exports(dest: Path = DEMO_CANVAS, submissions: Path = layout.DE
 
 
 def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assignments: list[str] | None = None,
-               exports: Path = DEMO_CANVAS, late_penalty: str = "20%"):
-    """collect each Canvas zip into OUT/collected, autograde it into OUT (with the written answers an instructor
-    graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv leaving blank what is still to
-    grade; prints what each step did and returns the rows."""
+               exports: Path | None = None, late_penalty: str = "20%"):
+    """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT (with
+    the written answers an instructor graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv
+    leaving blank what is still to grade; prints what each step did and returns the rows."""
     from grader.demo.build import seed_marks
     from grader.lms.collect import collect
     from grader.lms.commands import print_plan
@@ -96,9 +97,8 @@ def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assi
     from grader.lms.roster import read_roster
     from grader.run.autograde import autograde
 
-    def shown(path: Path) -> Path:
-        return path.relative_to(layout.ROOT) if path.is_relative_to(layout.ROOT) else path
-
+    shown = layout.course().shown
+    exports = exports or layout.course().demo_canvas
     out = Path(out)
     into = out / "collected"
     roster = read_roster(exports / GRADEBOOK)

@@ -157,12 +157,9 @@ def feedback_href(student: str, assignment: str, notebook: str) -> str:
 
 def grader_version() -> str:
     """This package's version, as installed."""
-    from importlib.metadata import PackageNotFoundError, version
+    from grader import version
 
-    try:
-        return version("seqmodels-course")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    return version()
 
 
 def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | None = None,

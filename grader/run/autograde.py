@@ -69,7 +69,7 @@ def check_folders(submissions: Path, out: Path) -> None:
 
 def prepared_course(notebooks: list[Notebook]) -> PreparedCourse:
     """The course prepared for every released notebook, refused when notebooks/ is stale."""
-    course = cached_course(layout.CACHE, layout.available())  # one entry, whatever this run selects
+    course = cached_course(layout.course().private_cache(), layout.available())  # one entry, whatever this run selects
     stale = release.out_of_date(course, notebooks)
     if stale:
         keys = ", ".join(notebook.key for notebook in stale)
@@ -99,7 +99,7 @@ def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning:
                  keep_scratch: bool, split: bool = True) -> Settings:
     """How every notebook of this run is graded."""
     return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode, threads, warning, keep_scratch,
-                    reference_objects(layout.CACHE), split)
+                    reference_objects(layout.course().private_cache()), split)
 
 
 def cluster_session(scheduler):
