@@ -43,3 +43,24 @@ def test_demo_grades(demo_run):
     # cat's first three notebooks break in three ways; cat submitted nothing for the others
     cat = [got[("cat", nb.key)][0] for nb in course]
     assert cat == ["timeout", "kernel_died", "invalid_notebook"] + ["not_submitted"] * (len(course) - 3)
+
+
+def test_rubrics_reach_formgrader_but_no_student_page(demo_run):
+    """Every rubric line is in the formgrader's copy of the notebooks (OUT/course), and on no feedback page."""
+    import nbformat
+
+    from grader.course.cells import secrets_of
+    from grader.course.hidden import html_text, leaks, notebook_text
+    from grader.course.written import read_rubrics
+    from grader.manual.course import autograded_path, course_root
+    from grader.results import feedback_path
+
+    for nb in layout.available():
+        rubric = secrets_of(nbformat.read(nb.source, as_version=4), rubrics=read_rubrics(nb.rubrics)).rubric
+        assert rubric, nb.key
+        shown = notebook_text(nbformat.read(autograded_path(course_root(demo_run), "ada", nb.assignment, nb.name),
+                                            as_version=4))
+        assert set(leaks(shown, rubric)) == set(rubric), f"formgrader shows {nb.key}'s rubric to the grader"
+        pages = [feedback_path(demo_run, s, nb.assignment, nb.name) for s in ("ada", "ben", "cat")]
+        for page in [p for p in pages if p.exists()]:
+            assert leaks(html_text(page.read_text()), rubric) == [], page

@@ -75,8 +75,10 @@ def stop(proc: subprocess.Popen) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def submission(frame, student: str) -> None:
-    """From formgrader's Manual Grading page, open `student`'s submission of notebook NB (names shown)."""
+def submission(page, frame, student: str) -> None:
+    """From formgrader's Manual Grading page, open `student`'s submission of notebook NB (names shown), and wait
+    until formgrader has bound its score and comment boxes: it does on the window's load event, after MathJax has
+    loaded from its CDN or failed to, and a value typed before that is overwritten, unsaved."""
     frame.get_by_role("link", name="Manual Grading").click()
     frame.get_by_role("link", name=NB.assignment).click()
     frame.get_by_role("link", name=NB.name).click()
@@ -84,6 +86,9 @@ def submission(frame, student: str) -> None:
     frame.get_by_role("button", name="Show All Names").click()
     frame.locator("td.name a.name-shown", has_text=student).click()
     frame.locator("input.score").first.wait_for()
+    real = next(f for f in page.frames if "/formgrader/submissions/" in f.url)
+    real.wait_for_function("window.formgrader && formgrader.grades && formgrader.grades.loaded "
+                           "&& formgrader.comments && formgrader.comments.loaded")
 
 
 def saved_in_gradebook(out: Path, student: str) -> tuple[float | None, str | None]:
@@ -120,7 +125,9 @@ def test_grade_a_written_answer_in_formgrader(graded_out, chromium, tmp_path):
         real = next(f for f in page.frames if "/formgrader" in f.url)
 
         # ben: the written answer left to grade gets 1.5 points and a comment, typed into formgrader's boxes
-        submission(frame, "ben")
+        submission(page, frame, "ben")
+        boxes = frame.locator("input.score").evaluate_all("els => els.map(e => e.id)")
+        assert boxes == ["written_gates_and_gradients", GID], "only the written answers have a score box"
         frame.locator(f"#{GID}").fill("1.5")
         frame.locator(f"#{GID}").press("Tab")
         frame.locator(f"#{GID}-comment").fill(COMMENT)
@@ -134,7 +141,7 @@ def test_grade_a_written_answer_in_formgrader(graded_out, chromium, tmp_path):
         # cat: the answer with an <img onerror> and a <script> is text in formgrader; nothing ran
         real = next(f for f in page.frames if "/formgrader" in f.url)
         real.goto(f"{url}/formgrader")
-        submission(frame, "cat")
+        submission(page, frame, "cat")
         real = next(f for f in page.frames if "/formgrader" in f.url)
         shown = real.locator("div.nbgrader_cell", has=real.locator(f"#{HOSTILE}")).first.inner_text()
         assert 'Packing <img src="x" onerror=' in shown and "<script>" in shown
