@@ -25,6 +25,7 @@ import nbformat
 
 from devtools import REPO
 from devtools.benchfile import machine, write_section
+from grader.course import layout
 from grader.course.layout import Notebook
 
 SECTION = "notebook-time"
@@ -35,6 +36,9 @@ def run_in_full(source: Path, folder: Path, timeout: int = 300) -> tuple[nbforma
     from nbclient import NotebookClient
 
     nb = nbformat.read(source, as_version=4)
+    data = source.parent / layout.DATA_FOLDER
+    if data.is_dir() and not (folder / layout.DATA_FOLDER).exists():  # the notebook reads data/ beside it
+        (folder / layout.DATA_FOLDER).symlink_to(data.resolve(), target_is_directory=True)
     env = {k: v for k, v in os.environ.items() if k != "NBGRADER_EXECUTION"}
     start = time.monotonic()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute(env=env)

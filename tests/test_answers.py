@@ -16,6 +16,7 @@ from grader.course import answers
 from grader.course.written import answer_hash
 from grader.course.layout import available
 from grader.grading.integrity import scan_source
+from grader.results import feedback_path
 
 pytestmark = pytest.mark.slow
 
@@ -35,6 +36,13 @@ def test_reference_solution_gets_full_marks(catalogue_run, quick_scores, noteboo
     assert quick_scores(notebook)["reference"] == {c.grade_id: c.max_score for c in row.cells}
 
 
+def test_reference_runs_every_cell_without_an_error(catalogue_run, notebook):
+    """Graded as every submission is (sandboxed, from a fresh run folder), the reference runs top to bottom
+    without an error output, given cells included: a notebook with data finds it there."""
+    page = feedback_path(catalogue_run.out, f"{notebook.name}--reference", notebook.assignment, notebook.name)
+    assert "output_error" not in page.read_text()
+
+
 def test_untouched_release_scores_zero(catalogue_run, notebook):
     row = catalogue_run[(notebook.name, "untouched")]
     assert row.status == "graded", row.detail
@@ -49,8 +57,10 @@ def test_tests_edited_to_pass_are_restored(catalogue_run, notebook):
 
 
 def test_catalogue_covers_every_exercise(notebook):
-    """At least one wrong answer per exercise, 8 in all, and two other correct answers."""
+    """At least one wrong answer per exercise, 8 in all, and two other correct answers, each under its own name."""
     catalogue = answers.catalogue(notebook)
+    names = [a.name for a in catalogue]
+    assert len(set(names)) == len(names), sorted({n for n in names if names.count(n) > 1})
     wrong = {notebook.exercise_of(a.cell) for a in catalogue if not a.correct}
     assert set(notebook.exercises) <= wrong, set(notebook.exercises) - wrong
     assert sum(not a.correct for a in catalogue) >= 8

@@ -168,15 +168,20 @@ def test_release_writes_the_notebooks_and_one_bundle_per_assignment(released):
         assert notebooks == [f"seqmodels-{nb.assignment}/notebooks/{nb.assignment}/{nb.filename}"]
 
 
+# What a notebook imports besides torch and matplotlib, pinned in its bundle's requirements.
+DATA_LIBRARIES = {"05_real_text": ["conllu==6.0.0", "datasets==5.2.0"]}
+
+
 def test_each_assignment_bundle_holds_its_own_notebook_and_requirements(bundles):
     lock = release.read_lock(layout.course().lock)
     for assignment, files in bundles.items():
-        assert [n for n in files if n.startswith("notebooks/")] == \
+        assert [n for n in files if n.startswith("notebooks/") and n.endswith(".ipynb")] == \
             [f"notebooks/{nb.assignment}/{nb.filename}" for nb in layout.notebooks_of(assignment)]
         pins = [line for line in files["requirements.txt"].decode().splitlines() if line and not line.startswith(("#", "-c"))]
         # the lab tools, then what the notebook imports, each exactly as locked
         assert pins[:len(release.STUDENT_TOOLS)] == [lock[n] for n in release.STUDENT_TOOLS]
-        assert sorted(pins[len(release.STUDENT_TOOLS):]) == ["matplotlib==3.11.2", "torch==2.13.0"], assignment
+        imported = ["matplotlib==3.11.2", "torch==2.13.0"] + DATA_LIBRARIES.get(assignment, [])
+        assert sorted(pins[len(release.STUDENT_TOOLS):]) == sorted(imported), assignment
         assert files["constraints.txt"] == bundles[ASSIGNMENTS[0]]["constraints.txt"]
         readme = files["README.md"].decode()
         assert all(f"`{nb.filename}`" in readme or f"nbgrader validate {nb.filename}" in readme
@@ -186,11 +191,13 @@ def test_each_assignment_bundle_holds_its_own_notebook_and_requirements(bundles)
 
 
 def test_later_notebooks_that_give_earlier_answers_are_found(generated):
-    """Notebook 4 gives notebook 2's encoder-decoder as working code (its baseline); nothing else gives answers."""
+    """Notebook 4 gives notebook 2's encoder-decoder as working code (its baseline), notebook 5 notebook 3's tagger;
+    nothing else gives answers."""
     _, texts = generated
     given = release.given_answers(texts)
     assert [(g.later.assignment, g.earlier.assignment, g.exercises) for g in given] == \
-        [("04_attention", "02_seq2seq", ("Seq2Seq", "sequence_loss", "greedy_decode"))]
+        [("04_attention", "02_seq2seq", ("Seq2Seq", "sequence_loss", "greedy_decode")),
+         ("05_real_text", "03_bilstm_tagger", ("BiLSTMTagger",))]
     readme = release.bundle_files({nb: t for nb, t in texts.items() if nb.assignment == "04_attention"})["README.md"]
     assert "gives assignment `02_seq2seq`'s answers (`Seq2Seq`, `sequence_loss`, `greedy_decode`)" in readme.decode()
 
@@ -241,8 +248,9 @@ def test_whole_course_bundle_only_on_request_and_says_what_it_gives(course_folde
     assert out[out.index("bundle dist/04_attention.zip") + 1].strip() == note
     assert cli.main(["release", "--whole-course"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == ["bundle dist/course.zip (01_packed_sequences, 02_seq2seq, 03_bilstm_tagger, 04_attention)",
-                        "  " + note]
+    assert out[-3:] == [f"bundle dist/course.zip ({', '.join(ASSIGNMENTS)})", "  " + note,
+                        "  note: 05_real_text/pos_tagging gives 03_bilstm_tagger's answers (BiLSTMTagger) as code: "
+                        "hand it out after 03_bilstm_tagger is due"]
     with zipfile.ZipFile(course_folder / "dist" / "course.zip") as zf:
         assert "gives assignment `02_seq2seq`'s answers" in zf.read("seqmodels-course/README.md").decode()
 

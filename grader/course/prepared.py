@@ -17,7 +17,7 @@ import nbformat
 from traitlets.config import Config
 
 from grader.course.cells import NotebookFacts, facts_of
-from grader.course.layout import Notebook, private_folder
+from grader.course.layout import DATA_FOLDER, Notebook, private_folder
 from grader.course.written import RUBRICS_FILE, read_rubrics
 from grader.errors import GraderError
 
@@ -139,6 +139,11 @@ class CourseFolder:
         """The rubrics of the assignment's written questions: kept apart from `source/`, which nbgrader releases."""
         return self.root / "rubrics" / notebook.assignment / RUBRICS_FILE
 
+    def data(self, notebook: Notebook) -> Path | None:
+        """The assignment's data as this course keeps it (apart from nbgrader's folders), None if it has none."""
+        folder = self.root / DATA_FOLDER / notebook.assignment
+        return folder if folder.is_dir() else None
+
 
 @dataclass(frozen=True)
 class PreparedCourse(CourseFolder):
@@ -159,8 +164,9 @@ class PreparedCourse(CourseFolder):
 
 
 def new_course(root: Path, notebooks: list[Notebook]) -> list[str]:
-    """A fresh course folder at `root` holding the source notebooks (and their rubrics, outside `source/`);
-    its assignment names, in order."""
+    """A fresh course folder at `root` holding the source notebooks, their rubrics (outside `source/`) and their
+    assignments' data (so that the course alone, shipped to a cluster's workers, is all grading needs); its
+    assignment names, in order."""
     if root.exists():
         shutil.rmtree(root)
     for notebook in notebooks:
@@ -171,6 +177,9 @@ def new_course(root: Path, notebooks: list[Notebook]) -> list[str]:
             rubrics = CourseFolder(root).rubrics(notebook)
             rubrics.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(notebook.rubrics, rubrics)
+        data = root / DATA_FOLDER / notebook.assignment
+        if notebook.data is not None and not data.exists():
+            shutil.copytree(notebook.data, data)
     return list(dict.fromkeys(notebook.assignment for notebook in notebooks))
 
 
@@ -190,7 +199,7 @@ def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
     """A prepared course for these source notebooks, generated once and reused while they are unchanged.
 
     Generating the assignments and creating a gradebook costs seconds per run; the result depends only
-    on the source notebooks and the nbgrader version, which name the cache entry.
+    on the source notebooks, their rubrics, their data and the nbgrader version, which name the cache entry.
     """
     import nbgrader
 
@@ -199,6 +208,9 @@ def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
         digest.update(notebook.key.encode() + b"\0" + notebook.source.read_bytes())
         if notebook.rubrics.exists():
             digest.update(b"\0rubrics\0" + notebook.rubrics.read_bytes())
+        for path in sorted(notebook.data.rglob("*")) if notebook.data is not None else []:
+            if path.is_file():
+                digest.update(path.relative_to(notebook.data).as_posix().encode() + b"\0" + path.read_bytes())
     entry = cache / f"course-{digest.hexdigest()[:16]}"
     if (entry / "gradebook.db").exists():
         return PreparedCourse(entry)

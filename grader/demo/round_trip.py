@@ -20,7 +20,8 @@ GRADEBOOK = "gradebook.csv"
 CLASS = {"ada": ("Lovelace, Ada", 1001, "lovelaceada"), "ben": ("Bitdiddle, Ben", 1002, "bitdiddleben"),
          "cat": ("Hopper, Cat", 1003, "hoppercat"), "dan": ("Dijkstra, Dan", 1004, "dijkstradan")}
 COLUMNS = {"01_packed_sequences": "Packed sequences (4242)", "02_seq2seq": "Seq2seq (4243)",
-           "03_bilstm_tagger": "BiLSTM tagger (4244)", "04_attention": "Attention (4245)"}
+           "03_bilstm_tagger": "BiLSTM tagger (4244)", "04_attention": "Attention (4245)",
+           "05_real_text": "Real text (4246)"}
 LATE = {("ben", "02_seq2seq")}  # uploaded after the deadline
 STRAYS = {("cat", "01_packed_sequences"): ("scratch.py", b"# trying things out\nprint('hello')\n")}
 FIXED_TIME = (2025, 3, 7, 12, 0, 0)  # the zips are reproducible

@@ -33,9 +33,11 @@ def autograde_preprocessors() -> list:
     return [GradedExecute if step is Execute else step for step in default]
 
 
-def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts) -> Config:
+def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts,
+                     data: Path | None = None) -> Config:
     """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
-    kernel under `uid`, and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
+    kernel under `uid` (reading the assignment's `data` folder, if any), and the worker's trusted kernel that runs
+    the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
@@ -52,6 +54,7 @@ def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, 
     c.SandboxedKernelManager.run_dir = str(run_dir)
     c.SandboxedKernelManager.uid = uid
     c.SandboxedKernelManager.threads = settings.threads
+    c.SandboxedKernelManager.data_dir = str(data) if data else ""
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_IGNORED
     return c
@@ -67,7 +70,7 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook))
+    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), course.data(notebook))
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})

@@ -22,11 +22,13 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Int, Unicode
 
+from grader.course.layout import DATA_FOLDER
 from grader.kernel import confine
 
 MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
+SHM_BYTES = 64 * 2**20
 MAX_MESSAGE_BYTES = 64 * 2**20
 STARTUP_TIMEOUT = 120  # seconds a sandboxed kernel may take to answer its first request
 
@@ -60,22 +62,29 @@ def parents_of(paths: list[str]) -> list[str]:
     return sorted(found - set(paths) - {"/tmp"}, key=lambda p: (p.count("/"), p))
 
 
-def bwrap_command(run_dir: str, uid: int | None) -> list[str]:
-    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`."""
+def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str]:
+    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`; `data_dir`, if
+    given, is the assignment's data, which the kernel reads (only) as `data/` in its working directory."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-pid", "--unshare-cgroup-try", "--hostname", "sandbox",
            "--die-with-parent", "--new-session",
            "--proc", "/proc", "--dev", "/dev",
            # tmpfs first: a later tmpfs would hide the binds below it
            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME]
+           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME,
+           # POSIX shared memory, private to the sandbox: torch's share_memory_() (DataLoader workers, datasets'
+           # IterableDataset) needs it; under --dev alone only root may write there
+           "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     binds = readonly_roots()
     # bwrap creates missing parents as 0700, which the kernel's uid could not cross.
     for parent in parents_of(binds + [run_dir]):
         cmd += ["--perms", "0755", "--dir", parent]
     for root in binds:
         cmd += ["--ro-bind", root, root]
-    cmd += ["--bind", run_dir, run_dir, "--chdir", SCRATCH_HOME]
+    cmd += ["--bind", run_dir, run_dir]
+    if data_dir:
+        cmd += ["--ro-bind", data_dir, f"{SCRATCH_HOME}/{DATA_FOLDER}"]
+    cmd += ["--chdir", SCRATCH_HOME]
     if uid is not None:
         cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", f"--reuid={uid}",
                 f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs"]
@@ -175,6 +184,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_bytes = Int(Limits.memory_bytes).tag(config=True)
     processes = Int(Limits.processes).tag(config=True)
     grading_env = Unicode("autograde", help="NBGRADER_EXECUTION inside the kernel").tag(config=True)
+    data_dir = Unicode("", help="The assignment's data folder, which the kernel sees as data/ (read-only when sandboxed)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -198,7 +208,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The kernel's own command, wrapped in bubblewrap when sandboxed."""
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.mode == "bwrap":
-            return bwrap_command(self.run_dir, self._kernel_uid()) + cmd
+            return bwrap_command(self.run_dir, self._kernel_uid(), self.data_dir) + cmd
         return cmd
 
     async def _async_pre_start_kernel(self, **kw):
@@ -238,6 +248,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         else:
             kw["env"] = {**kw.get("env", os.environ), **kernel_env(self.threads, extra),
                          "HOME": os.environ.get("HOME", "/tmp"), "MPLCONFIGDIR": os.path.join(self.run_dir, "mpl")}
+            if self.data_dir:  # unsandboxed, the kernel starts in a folder of the run holding a link to the data
+                home = Path(self.run_dir, "home")
+                home.mkdir(exist_ok=True)
+                if not (home / DATA_FOLDER).exists():
+                    (home / DATA_FOLDER).symlink_to(self.data_dir, target_is_directory=True)
+                kw["cwd"] = str(home)
         # No JPY_PARENT_PID: in its own pid namespace the kernel's parent is pid 1, which ipykernel
         # reads as "parent exited". bwrap's --die-with-parent ties the sandbox to the grader instead.
         kw["independent"] = True
