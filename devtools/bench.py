@@ -144,7 +144,7 @@ def run(students: int, workdir: Path, sandbox: str = "auto") -> Figures:
                         ("one kernel", ["--workers", str(cores), "--single-kernel"]), ("dask", ["--scheduler", "local"])]:
         out = workdir / f"out-{name.replace(' ', '-')}"
         seconds, done = timed([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out),
-                               "--sandbox", sandbox, *extra])
+                               "--sandbox", sandbox, "--timeout", "60", *extra])  # given limits: no reference measured
         if done.returncode != 0:
             raise RuntimeError(f"grader failed:\n{done.stderr[-3000:]}")
         ours[name] = seconds

@@ -70,6 +70,23 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from grader.run.refresh import refresh
+
+    done = refresh(Path(args.out))
+    print(f"wrote {Path(args.out) / 'grades.csv'} and {done.report}; "
+          f"{len(done.pages)} feedback page(s) brought up to date")
+    return 0
+
+
+def refresh_report(out: Path) -> Path:
+    """The class report rebuilt from OUT (export calls it once grades.csv and the pages are up to date)."""
+    from grader.lms.grades import class_grades
+    from grader.run.refresh import write_report
+
+    return write_report(out, class_grades(out))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from grader.course.validate import summary, validate
 
@@ -100,7 +117,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
 def cmd_formgrader(args: argparse.Namespace) -> int:
     from grader.manual.course import build, require_results
     from grader.manual.lab import run_formgrader
-    from grader.run.autograde import prepared_course, refresh_class_outputs
+    from grader.run.autograde import prepared_course
+    from grader.run.refresh import refresh
 
     out = Path(args.out).resolve()
     require_results(out)
@@ -108,7 +126,7 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
     print(f"formgrader on {root}: grade the written answers, then stop JupyterLab (Ctrl-C) to bring grades.csv, "
           f"the feedback pages and the report up to date")
     status = run_formgrader(root, args.port, not args.no_browser, args.jupyter_args)
-    rows = refresh_class_outputs(out)
+    rows = refresh(out).grades.rows
     left = [w for r in rows for w in r.written if w.score is None]
     print(f"updated {out / 'grades.csv'}, feedback/ and report.html: "
           f"{len(left)} written answer{'s' if len(left) != 1 else ''} left to grade")
@@ -134,7 +152,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from grader.kernel.sandbox import MODES
-    from grader.run.autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
+    from grader.grading.settings import (CELL_FACTOR, CELL_FLOOR, NOTEBOOK_FACTOR, NOTEBOOK_FLOOR,
+                                         NOTEBOOK_TIMEOUT_CELLS, RETRY_FACTOR, RETRY_FLOOR)
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -166,10 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade on a Dask cluster: tcp://HOST:PORT of a running `dask scheduler`, or `local` for a "
                         "LocalCluster of one single-threaded worker process per core (default: local processes); "
                         f"needs the cluster extra: {CLUSTER_EXTRA}")
-    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                   help=f"every cell's time limit (default: each cell's own, max({CELL_FLOOR} s, {CELL_FACTOR} x the "
+                        f"reference's time), and max({RETRY_FLOOR} s, {RETRY_FACTOR} x) in a later cell calling an "
+                        f"exercise that timed out)")
     p.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
-                   help=f"time limit for a whole notebook (default {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
-    p.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
+                   help=f"time limit for a whole notebook (default max({NOTEBOOK_FLOOR} s, {NOTEBOOK_FACTOR} x the "
+                        f"reference's), or {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
+    p.add_argument("--assignment", action="append", metavar="NAME",
+                   help="grade only this assignment (repeatable; default: the assignments present in SUBMISSIONS)")
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
@@ -198,15 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
 
-    p = sub.add_parser("formgrader", help="grade the written answers in nbgrader's formgrader (JupyterLab on OUT/course); "
+    p = sub.add_parser("formgrader", parents=[common], help="grade the written answers in nbgrader's formgrader (JupyterLab on OUT/course); "
                                           "other options go to jupyter lab")
     p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
     p.add_argument("--port", type=int, default=None)
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_formgrader)
 
+    p = sub.add_parser("refresh", help="bring grades.csv, every feedback page's grade and report.html up to date with "
+                                       "OUT's overrides, late policies and written answers graded since, without "
+                                       "grading again")
+    p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
+    p.set_defaults(func=cmd_refresh)
+
     from grader.lms.commands import add_commands  # collect, export: the LMS round trip
-    add_commands(sub)
+    add_commands(sub, refresh_report)
     return parser
 
 

@@ -55,7 +55,8 @@ def sampled(nb: layout.Notebook) -> list[answers.Answer]:
 @pytest.fixture(scope="session")
 def catalogue_run(tmp_path_factory) -> CatalogueRun:
     """Grade through the real autograder, in one run: for every notebook the reference, the untouched
-    release, the release with its tests edited to `pass`, and a sample of the catalogued answers.
+    release, the release with its tests edited to `pass`, and a sample of the catalogued answers, at the
+    default time limits (measured from each reference, once per change of the source notebooks).
 
     Each submission is its own student, `<notebook>--<answer>`.
     """
@@ -68,7 +69,7 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
         write_submission(subs, f"{nb.name}--tests_edited_to_pass", nb, with_tests_replaced(untouched, "pass"))
         for answer in sampled(nb):
             write_submission(subs, f"{nb.name}--{answer.name}", nb, answers.submission(nb, {answer.cell: answer.source}))
-    autograde(subs, out, workers=2, timeout=60)
+    autograde(subs, out, workers=2)
     found = {}
     for row in load_all(out):
         name, answer = row.student_id.split("--", 1)

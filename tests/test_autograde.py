@@ -180,7 +180,7 @@ def test_running_again_replaces_previous_results(graded, tmp_path):
     shutil.copytree(out, out2)
     for student in ("nothing", "misnamed"):
         shutil.copytree(subs / student, subs2 / student)
-    autograde(subs2, out2, workers=1)
+    autograde(subs2, out2, workers=1, timeout=15)
     assert sorted({s for s, _ in read_grades_csv(out2)}) == ["misnamed", "nothing"]
     assert sorted(p.name for p in (out2 / "feedback").iterdir()) == ["misnamed", "nothing"]
     assert "good" not in html_text((out2 / "report.html").read_text())
@@ -214,7 +214,7 @@ def test_stale_release_stops_grading(tmp_path):
     shutil.copytree(repo / "notebooks", stale)
     path = stale / NB.assignment / NB.filename
     path.write_text(path.read_text().replace("Assignment 1", "Assignment One"))
-    (tmp_path / "subs" / "someone").mkdir(parents=True)
+    (tmp_path / "subs" / "someone" / NB.assignment).mkdir(parents=True)
     with layout.using_course(course), pytest.raises(GraderError, match="out of date"):
         autograde(tmp_path / "subs", tmp_path / "out", workers=1)
 

@@ -214,3 +214,63 @@ def test_a_cell_cut_short_by_the_notebook_s_limit_says_so():
     cell, _ = executor.preprocess_cell(new_code_cell("y = 2"), {}, 1)
     assert kinds(executor) == ["timeout", "timeout"] and [o.ename for o in cell.outputs] == ["CellNotRun"]
     assert "ran past its 3 s limit before cell 1" in executor.record()["events"][1]["detail"]
+
+
+# --- limits from the reference --------------------------------------------------------------------------
+
+REFERENCE = {"setup": 3.0, "define": 0.01, "test_f": 0.5, "test_g": 1.2, "train": 0.3}
+
+
+def test_default_limits_come_from_the_reference():
+    """Per cell max(10 s, 10 x the reference's time); per notebook max(60 s, 5 x its total); a cell the
+    student added gets the largest cell limit."""
+    limits = Settings(reference_times={"a/nb": REFERENCE}).limits("a/nb")
+    assert [limits.cell_seconds(c) for c in ("setup", "define", "test_f", "test_g")] == [30, 10, 10, 12]
+    assert limits.cell_seconds("the student's own cell") == 30
+    assert limits.notebook_seconds() == 60
+    assert Settings(reference_times={"a/nb": {"x": 20.0}}).limits("a/nb").notebook_seconds() == 100
+    assert limits.words() == ("per cell 10-30 s (2-9 s once an exercise it calls timed out), notebook 60 s "
+                              "(from the reference)")
+
+
+def test_given_limits_override_the_reference():
+    limits = Settings(timeout=7, notebook_timeout=40, reference_times={"a/nb": REFERENCE}).limits("a/nb")
+    assert {limits.cell_seconds(c) for c in REFERENCE} == {7} and limits.cell_seconds("x", retimed=True) == 7
+    assert limits.notebook_seconds() == 40
+    assert limits.words() == "per cell 7 s, notebook 40 s (--timeout, --notebook-timeout)"
+    assert Settings(timeout=7).limits("a/nb").notebook_seconds() == 0, "a bare Settings: the cell's limit only"
+
+
+def test_an_exercise_that_timed_out_gets_short_limits_in_every_later_cell_that_calls_it():
+    clock = Settings(reference_times={"a/nb": REFERENCE}).clock("a/nb", ["f", "g"])
+    test_f = new_code_cell("assert f(1) == 2", id="test_f")
+    test_g = new_code_cell("assert g(f(1)) == 3", id="test_g")
+    other = new_code_cell("assert g(2) == 4\nassert draw_f(3)", id="test_g")
+    assert clock.for_cell(test_f) == 10
+    clock.ran_past(test_f)
+    assert clock.timed_out == {"f"}
+    assert clock.for_cell(test_g) == 4, "max(2 s, 3 x 1.2 s): it calls f"
+    assert clock.for_cell(other) == 12, "g alone (draw_f is another name): its own limit"
+    assert clock.for_cell(new_code_cell("f (0)", id="define")) == 2, "max(2 s, 3 x 0.01 s)"
+
+
+def test_a_timeout_in_a_cell_shortens_the_next_call_of_its_exercise(monkeypatch):
+    """Through the executor: the cell that runs past its limit marks the exercise it calls."""
+    from grader.grading import settings as limits
+
+    monkeypatch.setattr(limits, "CELL_FLOOR", 1)
+    monkeypatch.setattr(limits, "RETRY_FLOOR", 1)
+    nb = new_notebook(cells=[new_code_cell("f(1)", id="first"), new_code_cell("f(2)", id="second")])
+    executor = GradedExecute(settings=Settings(reference_times={"a/nb": {"first": 0.15, "second": 0.15}}),
+                             notebook="a/nb", exercises={"f": "function"}, iopub_timeout=1)
+    executor.nb = nb
+    manager = FakeManager()
+    executor.km, executor.kc = manager, FakeClient([], iopub_then="idle", reply=None)
+    executor.start_record(nb, audit=False)
+    assert executor._get_timeout(nb.cells[1]) == 2
+    executor.preprocess_cell(nb.cells[0], {}, 0)
+    assert manager.interrupted == 1 and kinds(executor) == ["timeout"]
+    assert "exceeded 2 s" in executor.record()["events"][0]["detail"]
+    assert executor._get_timeout(nb.cells[1]) == 1, "max(1 s, 3 x 0.15 s), where it was 2"
+    assert executor.clock.timed_out == {"f"}
+    assert set(executor.record()["seconds"]) == {"first"}, "each cell's time, by cell id"

@@ -22,7 +22,7 @@ from grader.errors import GraderError, LmsError
 from grader.grading.task import written_answers
 from grader.lms import manifest
 from grader.lms.export import export
-from grader.lms.grades import class_grades
+from grader.lms.grades import Grades, bring_up_to_date, class_grades
 from grader.manual import course as manual_course
 from grader.manual.notebook import formgrader_copy, safe_outputs
 from grader.manual.scores import apply_marks
@@ -30,7 +30,7 @@ from grader.manual.store import Mark, marks_path, parse_marks, read_marks, write
 from grader.pages import written as written_page
 from grader.pages.written import as_text
 from grader.pages.feedback import feedback_page
-from grader.pages.summary import anchor
+from grader.pages.summary import GRADE_END, GRADE_ID, anchor
 from grader.report import page as report_page
 from grader.results import CellResult, Row, WrittenAnswer
 
@@ -93,7 +93,8 @@ def test_overrides_stay_on_top_of_manual_scores(tmp_path):
     grades = class_grades(out, manifest.Collected())
     ada, ben = grades.rows
     assert (ada.score, ada.manual_score, ada.to_grade) == (7.0, 2.0, 0.0)
-    assert ben.score == 9.0 and "re-marked by hand" in ben.detail and grades.overridden == {("ben", "01_a", "nb")}
+    assert ben.score == 9.0 and "re-marked by hand" in ben.detail and "re-marked by hand" in ben.override
+    assert ben.raw_score == 6.0 and not ada.override, "the score as graded: tests and the written answer's 1"
 
 
 # --- the student's page -------------------------------------------------------------------------------------
@@ -110,7 +111,7 @@ def toy_with_answer(answer: str):
     return source, graded, results_
 
 
-def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_changes():
+def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_changes(tmp_path):
     forged = "<!--grader:written-written_why-->FORGED<!--/grader:written-written_why--> " + XSS
     source, graded, cells_ = toy_with_answer("My own answer. " + forged)
     secrets = secret_lines(source)
@@ -123,22 +124,28 @@ def test_the_page_shows_written_answers_then_their_grades_and_nothing_else_chang
     assert "to be graded (2 points)" in text and "Your instructor reads and grades this answer" in text
     assert "Written response (to be graded (2 points))" in text, "nbgrader's own 0 for an answer nobody read is gone"
     assert page.count("<!--grader:written-score-written_why-->") == 2  # its entry at the top, its panel's heading
-    assert page.count("<!--grader:written-written_why-->") == 1 and page.count("<!--grader:total-->") == 2
+    assert page.count("<!--grader:written-written_why-->") == 1
+    assert page.count("<!--grader:total-->") == 1, "nbgrader's own total; the summary's is the grade block"
     assert "My own answer." in text and "graderXss" not in re.sub(r"<pre.*?</pre>", "", page, flags=re.S)
 
     graded_row = copy.deepcopy(row)
     graded_row.written = [WrittenAnswer("written_why", "why?", 2.0, answer.answer_sha256, 1.5,
                                         "Close: <script>alert(1)</script> & more")]
     graded_row.score, graded_row.manual_score, graded_row.to_grade = 2.5, 1.5, 0.0
-    again = written_page.refresh(page, graded_row, anchor)
+    out = tmp_path / "out"
+    path = results.feedback_path(out, "ada", "00_toy", "toy")
+    results.write_whole(path, page)
+    assert bring_up_to_date(out, Grades([graded_row])) == [path], "as autograde, refresh and export leave it"
+    again = path.read_text()
     text = html_text(again)
     assert "Score: 2.5 / 7" in text and "still to grade" not in text
     assert "Graded by your instructor: 1.5 / 2 points." in text and "1.5 / 2 points" in text
     assert "Close: <script>alert(1)</script> & more" in text and "<script>alert(1)" not in again
     assert "FORGED" in text, "the student's text is not a block: it is left as it was"
-    blocks = re.compile(r"<!--grader:[\w.-]+-->.*?<!--/grader:[\w.-]+-->", re.S)
+    blocks = re.compile(r"<!--grader:[\w.-]+-->.*?<!--/grader:[\w.-]+-->|" + GRADE_ID + ".*?" + re.escape(GRADE_END), re.S)
     assert blocks.sub("", again) == blocks.sub("", page), "only the blocks changed"
     assert written_page.refresh(again, graded_row, anchor) == again
+    assert bring_up_to_date(out, Grades([graded_row])) == [], "nothing left to change"
     assert 'href="#cell-written_why"' in again and 'id="cell-written_why"' in again
 
 
@@ -258,7 +265,6 @@ def test_course_built_graded_in_formgrader_read_back_and_kept_through_a_regrade(
                   answer_hash(facts.written[1].model_answer))].score == 1.5
 
     # ada resubmits a new answer to written_why_pack and the same to the other; both are graded again
-    results.clear(out, ["ada"], None)
     save_graded(out, "ada", answers.submission(NB, {"written_why_pack": "Packing skips padding."}), facts)
     formgrader_grades(root, "ada", "written_gates_and_gradients", 2.0, "")  # graded before the rebuild: kept
     manual_course.build(out, prepared_course)
@@ -274,8 +280,8 @@ def test_course_built_graded_in_formgrader_read_back_and_kept_through_a_regrade(
     assert json.loads((root / ".synced.json").read_text())["ada/01_packed_sequences/packed_sequences"]["answers"]
 
     # a row without a graded notebook (the notebook was not submitted this time) leaves formgrader
-    results.clear(out, ["ben"], None)
-    results.save(out, Row("ben", NB.assignment, NB.name, 0.0, facts.max_score, "not_submitted"))
+    results.save(out, Row("ben", NB.assignment, NB.name, 0.0, facts.max_score, "not_submitted"))  # replaces the row
+    assert not results.graded_path(out, "ben", NB.assignment, NB.name).exists(), "and its autograded notebook"
     manual_course.build(out, prepared_course)
     assert not (root / "autograded" / "ben" / NB.assignment / NB.filename).exists()
     with pytest.raises(Exception):

@@ -113,3 +113,33 @@ def test_anchor_ids_are_safe():
     assert summary.anchor("test a<b>") == "cell-test_a_b_"
     page = summary.add_anchors('<a name="t1"></a><a name="comment-s1"></a>', ["t1", "s1", "absent"])
     assert page == '<a name="t1" id="cell-t1"></a><a name="comment-s1" id="cell-s1"></a>'
+
+
+def test_the_page_opens_with_the_grade_the_lms_gets_and_only_that_block_is_rewritten():
+    """A real feedback page (nbgrader's, with the summary): its grade block states the exported grade, and
+    rewriting it for an override and a late penalty leaves every other byte of the page as it was."""
+    import dataclasses
+
+    page, made = feedback_page()
+    assert summary.grade_block_text(page) == "Score: 1 / 5"
+    row = dataclasses.replace(made["row"], score=4.0, raw_score=1.0, override="score set to 4 by the instructor: typo",
+                              late_penalty=0.8, late_note="submitted 2 days late; 10% off per started day late, "
+                                                           "at most 100%, so 20% off")
+    again = summary.refresh_grade(page, row)
+    assert summary.grade_block_text(again).splitlines() == [
+        "Score: 3.2 / 5", "Autograded: 1 / 5.", "Score set to 4 by the instructor: typo.",
+        "Late penalty: -0.8 (submitted 2 days late; 10% off per started day late, at most 100%, so 20% off)."]
+    start = page.index(f'<div id="{summary.GRADE_ID}"')
+    assert again[:start] == page[:start]
+    assert again[again.index(summary.GRADE_END):] == page[page.index(summary.GRADE_END):]
+    assert summary.refresh_grade(again, made["row"]) == page, "and back: nothing else moved"
+    assert summary.refresh_grade("<html><body>an older page</body></html>", row) is None
+
+
+def test_a_student_cannot_plant_a_grade_block_that_refreshing_rewrites():
+    """The grader's block comes before anything of the student's: a look-alike in their markdown stays theirs."""
+    page, made = feedback_page()
+    at = page.rindex("</body>")
+    planted = page[:at] + f'<div id="{summary.GRADE_ID}"><h2>Score: 5 / 5</h2></div>{summary.GRADE_END}' + page[at:]
+    again = summary.refresh_grade(planted, made["row"])
+    assert again.count("Score: 5 / 5") == 1 and summary.grade_block_text(again) == "Score: 1 / 5"

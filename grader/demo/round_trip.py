@@ -85,11 +85,12 @@ def write_canvas_exports(dest: Path | None = None, submissions: Path | None = No
     return written + [dest / GRADEBOOK]
 
 
-def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assignments: list[str] | None = None,
+def round_trip(out: Path, *, timeout: int | None = 20, workers: int | None = None, assignments: list[str] | None = None,
                exports: Path | None = None, late_penalty: str = "20%"):
     """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT (with
     the written answers an instructor graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv
-    leaving blank what is still to grade; prints what each step did and returns the rows."""
+    leaving blank what is still to grade; prints each step's command as it runs it, what the step did, and
+    returns the rows."""
     from grader.demo.build import seed_marks
     from grader.lms.collect import collect
     from grader.lms.commands import print_plan
@@ -111,13 +112,16 @@ def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assi
         print(f"$ python -m grader collect {shown(zip_path)} --assignment {assignment} --into {into} --roster {gradebook}")
         print_plan(collect(zip_path, assignment, into, roster), into, zip_path)
     seed_marks(out)  # as if the written answers had been graded in formgrader (python -m grader formgrader OUT)
-    print(f"$ python -m grader autograde {into} --out {out}")
-    rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen)
+    options = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
+    options += (f" --timeout {timeout}" if timeout is not None else "") + (f" --workers {workers}" if workers else "")
+    print(f"$ python -m grader autograde {into} --out {out}{options}")  # the call below, option for option
+    rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen if assignments is not None else None)
     target = out / "canvas_import.csv"
-    print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target} "
+    picked = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
+    print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target}{picked} "
           f"--late-penalty {late_penalty} --ungraded blank")
-    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen, policy=parse_policy(late_penalty),
-                    ungraded="blank")
+    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen if assignments is not None else None,
+                    policy=parse_policy(late_penalty), ungraded="blank")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {target} (upload it in Canvas: Grades > Import) and {result.details}")

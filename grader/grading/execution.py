@@ -13,6 +13,7 @@ Given a trusted kernel, it runs the test cells there and everything else in the 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -66,6 +67,7 @@ class GradedExecute(Execute):
                         "through `timeout_func`) and what clean looks like to the audit").tag(config=True)
     trusted = Any(None, help="The worker's TrustedKernel: test cells run there (None: in the student's kernel)").tag(config=True)
     exercises = Dict(help="Exercise name -> function, class or module: the proxies in the trusted kernel").tag(config=True)
+    notebook = Unicode("", help="The notebook's key (assignment/notebook): its limits come from its reference").tag(config=True)
     trusted_setup = List(Unicode(), help="Sources of the setup cells the trusted kernel runs").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -88,13 +90,14 @@ class GradedExecute(Execute):
         self._last_code_cell = code[-1] if code else -1
         self._pair = None
         self._verdicts: dict[str, bool] = {}
-        self.clock = self.settings.clock()
+        self._seconds: dict[str, float] = {}
+        self.clock = self.settings.clock(self.notebook, tuple(self.exercises))
         self.timeout_func = self.clock.for_cell  # nbclient asks it for each cell's limit as the cell starts
 
     def record(self) -> dict:
         """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts."""
         return {"events": self._events, "tampering": self._audit.findings(), "verdicts": self._verdicts,
-                "split": self.trusted is not None}
+                "split": self.trusted is not None, "seconds": self._seconds}
 
     @property
     def run_dir(self) -> Path:
@@ -119,6 +122,7 @@ class GradedExecute(Execute):
             cell.outputs = [error_output("CellNotRun", self._stopped)]
             return cell, resources
         self._interrupted_at_limit = False
+        started, self._uncounted = time.monotonic(), 0.0
         try:
             self._dropped_messages()  # what came before this cell is not this cell's
             self._audit.before_cell(cell, index)
@@ -154,7 +158,9 @@ class GradedExecute(Execute):
                 self._event("timeout", index, f"{label} ignored the interrupt after {self.clock.given} s; kernel stopped")
                 self._stopped = f"not run: the kernel was stopped after {label} timed out"
             cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
+            self.clock.ran_past(cell)
             self._kill_kernel()
+        self._seconds[cell.get("id") or f"#{index}"] = round(time.monotonic() - started - self._uncounted, 3)
         return cell, resources
 
     def _within_notebook_limit(self, label: str, index: int) -> bool:
@@ -175,8 +181,10 @@ class GradedExecute(Execute):
         from grader.bridge.split import KernelPair
 
         if self._pair is None:
+            joined = time.monotonic()
             self._pair = KernelPair(self, self.trusted, dict(self.exercises), list(self.trusted_setup))
             run_sync(self._pair.begin)(self.nb)
+            self._uncounted = time.monotonic() - joined  # joining the kernels is not the cell's time
         try:
             outcome = run_sync(self._pair.run_test)(cell, index)
         except DeadKernelError:
@@ -187,6 +195,7 @@ class GradedExecute(Execute):
         self._verdicts[cells.grade_id(cell)] = outcome["passed"]
         if outcome["ename"] == TIMEOUT_ENAME:
             self._event("timeout", index, f"{label} exceeded {self.clock.words()} and was interrupted")
+            self.clock.ran_past(cell)
         if outcome["student_stuck"]:
             self._kill_kernel()
             if not self._stopped:
@@ -273,6 +282,7 @@ class GradedExecute(Execute):
         if reply.get("status") == "error" and reply.get("ename") == TIMEOUT_ENAME:
             index = kwargs["cell_index"]
             self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.clock.words()} and was interrupted")
+            self.clock.ran_past(kwargs["cell"])
 
     def process_message(self, msg, cell, cell_index):
         """Keep at most `cell_output_bytes` per cell of whatever the kernel sends, counted as it arrives.

@@ -13,7 +13,7 @@ import resource
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
@@ -55,7 +55,8 @@ class Result:
 
     row: Row
     feedback: str
-    graded: str = ""
+    cell_seconds: dict[str, float] = field(default_factory=dict)  # how long each cell ran (by cell id)
+    graded: str = ""  # nbgrader's autograded notebook (hidden tests, outputs), kept in OUT for formgrader
 
     @property
     def traceback(self) -> str:
@@ -165,6 +166,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
+        graded.limits = settings.limits(notebook.key).words()
         autograded_text = private.autograded(notebook).read_text()
         autograded = nbformat.reads(autograded_text, as_version=4)
         graded.written = written_answers(facts, autograded, scores)
@@ -174,7 +176,7 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         if page:
             page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, page or "", autograded_text)
+        return Result(graded, page or "", dict(record.get("seconds", {})), autograded_text)
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",

@@ -204,19 +204,22 @@ def _prune(gb, root: Path, kept: set[Where]) -> None:
 
 
 def build(out: Path, prepared: PreparedCourse) -> Path:
-    """OUT/course from the rows saved in OUT (after reading back what people graded there); its root."""
+    """OUT/course from the rows saved in OUT (after reading back what people graded there); its root (not made
+    while no row has an autograded notebook)."""
     from nbgrader.api import Comment, Grade, Gradebook
 
     out = out.resolve()
     harvest(out)
     root = course_root(out)
+    rows = [r for r in results.load_all(out) if results.graded_path(out, r.student_id, r.assignment, r.notebook)
+            .exists() and prepared.source(Notebook(r.assignment, r.notebook)).exists()]
+    if not rows and not (root / "gradebook.db").exists():
+        return root  # no notebook ran: nothing to grade by hand yet
     if not (root / "gradebook.db").exists() or not (root / TEMPLATE).exists() or \
             (root / TEMPLATE).read_text() != prepared.root.name:
         _fresh(root, prepared)
     marks = read_marks(out)
     before, synced, kept = _read_synced(root), {}, set()
-    rows = [r for r in results.load_all(out) if results.graded_path(out, r.student_id, r.assignment, r.notebook)
-            .exists() and prepared.source(Notebook(r.assignment, r.notebook)).exists()]
     sources: dict[Notebook, nbformat.NotebookNode] = {}
     with Gradebook(_db_url(root)) as gb:
         _add_submissions(gb, {(r.student_id, r.assignment) for r in rows})

@@ -123,8 +123,11 @@ class FeedbackExporter(HTMLExporter):
 
 
 def banner(row: Row) -> str:
-    """A short HTML notice of the grade and of anything unusual about it."""
-    lines = [f"<strong>Score: {row.score:g} / {row.max_score:g}</strong> (status: <code>{html.escape(row.status)}</code>)"]
+    """A short HTML notice of the grade (the grade block, summary.py) and of anything unusual about it."""
+    from grader.pages.summary import STYLE, grade_block
+
+    lines = [f'<section id="grader-summary"><style>{STYLE}</style>{grade_block(row)}'
+             f"(status: <code>{html.escape(row.status)}</code>)</section>"]
     if status(row.status).student:
         lines.append(html.escape(status(row.status).student))
     if row.detail:

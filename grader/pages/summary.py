@@ -6,6 +6,13 @@ outputs and nbgrader metadata) and the row's per-cell scores; `insert_summary` p
 nbgrader's feedback page, adds a stable anchor (`id="cell-<grade id>"`) to each graded cell there, and
 makes the page fit a phone's width. Both are pure: strings and notebooks in, strings out.
 
+The grade itself opens the summary in a block of its own (`grade_block`): the score the LMS gets and,
+when it is not simply the autograder's, how it was reached (the score as graded, an instructor's override
+and its reason, a late penalty with its rule and the days charged, a scaling to the LMS's points). The
+same sentences (`standing`) are Moodle's feedback comment. When an override or a late policy changes
+after grading, `refresh_grade` rewrites that block of an existing page and nothing else: the student's
+code and outputs are never rendered again.
+
 A test's description is its leading comment (the line(s) the released notebook shows, hidden tests
 included), taken only from outside the hidden-test region; every message shown is scrubbed of secret
 lines (grader/course/hidden.py), so no hidden test's source reaches the page.
@@ -28,12 +35,15 @@ from grader.results import CellResult, WrittenAnswer
 MESSAGE_CHARS = 300  # a longer error message is cut: the full traceback is in the cell below
 ANCHOR = "cell-"
 SUMMARY_ID = "grader-summary"
+GRADE_ID = "grader-grade"
+GRADE_END = "<!--/grader-grade-->"  # closes the grade block: what `refresh_grade` replaces ends here
 
 STYLE = f"""
 #{SUMMARY_ID} {{ font-family: system-ui, sans-serif; font-size: 15px; line-height: 1.4; color: #222;
   border: 2px solid #888; border-radius: 6px; background: #f8f8f8; margin: 0.6em; padding: 0.6em 0.8em;
   max-width: 60em; box-sizing: border-box; overflow-wrap: anywhere; word-break: break-word; }}
 #{SUMMARY_ID} h2 {{ font-size: 1.25em; margin: 0.2em 0 0.4em; }}
+#{GRADE_ID} p {{ margin: 0.15em 0; }}
 #{SUMMARY_ID} h3 {{ font-size: 1.05em; margin: 0.9em 0 0.3em; display: flex; flex-wrap: wrap; gap: 0 0.6em; }}
 #{SUMMARY_ID} h3 .points {{ font-weight: normal; color: #444; }}
 #{SUMMARY_ID} ul {{ list-style: none; margin: 0; padding: 0; }}
@@ -115,19 +125,68 @@ def _points(x: float) -> str:
     return f"{x:g}"
 
 
+def standing(row) -> list[str]:
+    """The row's grade in sentences, first `Score: final / max` (with the points of written answers still to
+    grade); then, when the grade is not simply the autograder's, the score as graded, the override and its
+    reason, the late penalty with its rule and days, the LMS's points. `row` is a results.Row as the class's grades build it (lms/grades.py)."""
+    lines = [f"Score: {written_answers.total(row.final_score, row.max_score, row.to_grade)}"]
+    scaled = row.lms_points is not None and bool(row.assignment_max)
+    if row.override or row.late_note or scaled:
+        lines.append(f"Autograded: {_points(row.graded_score)} / {_points(row.max_score)}.")
+    if row.override:
+        lines.append(row.override[0].upper() + row.override[1:] + ".")
+    if row.late_note:
+        lines.append(f"Late penalty: -{_points(row.late_penalty)} ({row.late_note}).")
+    if scaled:
+        share = round(row.lms_points * row.max_score / row.assignment_max, 2)
+        lines.append(f"In the LMS: {_points(row.lms_score)} / {_points(share)} "
+                     f"(scaled from {_points(row.max_score)} points).")
+    return lines
+
+
+def grade_block(row) -> str:
+    """The grade as an HTML block (see `standing`), closed by GRADE_END so that it can be replaced alone."""
+    lines = standing(row)
+    rest = "".join(f'<p class="standing">{html.escape(line)}</p>' for line in lines[1:])
+    return f'<div id="{GRADE_ID}"><h2>{html.escape(lines[0])}</h2>{rest}</div>{GRADE_END}'
+
+
+def grade_block_text(page: str) -> str | None:
+    """The grade block's sentences as plain text, one per line (None when the page has none)."""
+    start = page.find(f'<div id="{GRADE_ID}"')
+    end = page.find(GRADE_END, start)
+    if start < 0 or end < 0:
+        return None
+    found = re.findall(r"<(?:h2|p)[^>]*>(.*?)</(?:h2|p)>", page[start:end], re.S)
+    return "\n".join(html.unescape(text) for text in found)
+
+
+def refresh_grade(page: str, row) -> str | None:
+    """`page` with its grade block rewritten for `row` and every other byte unchanged; None when the page
+    has no grade block (written by an older grader: grade that notebook again to give it one).
+
+    The block comes before anything of the student's in the page, so the first one found is the grader's."""
+    start = page.find(f'<div id="{GRADE_ID}"')
+    end = page.find(GRADE_END, start)
+    if start < 0 or end < 0:
+        return None
+    return page[:start] + grade_block(row) + page[end + len(GRADE_END):]
+
+
 def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str, detail: str,
                  score: float, max_score: float, secrets: frozenset[str], status_words: str = "",
-                 withhold: bool = False, written: list[WrittenAnswer] = (), to_grade: float = 0.0) -> str:
+                 withhold: bool = False, grade: str = "", written: list[WrittenAnswer] = ()) -> str:
     """The summary as an HTML fragment (its own styles included), for the top of the feedback page.
 
     `status_words` is the student's wording of a status that is not `graded`; `withhold` (cheating
-    detected) shows no messages and counts no points. `written` answers get a section of their own, and
-    they and the total sit in blocks that a person's grading rewrites (pages/written.py).
+    detected) shows no messages and counts no points; `grade` is the grade block (`grade_block`) that
+    opens it, else a plain score line. `written` answers get a section of their own, in a block that a
+    person's grading rewrites (pages/written.py).
     """
     esc = html.escape
     solution_ids = {grade_id(c) for c in nb.cells if is_solution(c) and grade_id(c)}
     parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
-             f"<h2>Score: {written_answers.block('total', written_answers.total(score, max_score, to_grade))}</h2>"]
+             grade or f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
     if status != "graded":
         said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
         parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
@@ -193,5 +252,5 @@ def summarised(page: str, nb: nbformat.NotebookNode, row, secrets: frozenset[str
                withhold: bool = False) -> str:
     """nbgrader's feedback `page` for `row` (a results.Row), opened by its summary: what the grader calls."""
     fragment = summary_html(nb, row.cells, row.status, row.detail, row.score, row.max_score, secrets,
-                            status_words, withhold, row.written, row.to_grade)
+                            status_words, withhold, grade_block(row), row.written)
     return insert_summary(page, fragment, cell_ids(nb))

@@ -1,5 +1,6 @@
 """Written answers on the student's page: the points and the grader's comment beside each answer, a section
-of the summary, and the totals; each in a marked block that `refresh` rewrites from the row alone.
+of the summary, and nbgrader's own total; each in a marked block that `refresh` rewrites from the row alone (the
+summary's grade block, summary.grade_block, says the points still to grade).
 
 The page is built while grading, before anyone has read the answers: its blocks then say "to be graded".
 When a person has graded them (formgrader, grader/manual/), `refresh` replaces the content of each block,
@@ -106,7 +107,7 @@ def summary_section(written: Iterable[WrittenAnswer], anchor: Callable[[str], st
 
 def blocks_of(row: Row, anchor: Callable[[str], str] = str) -> dict[str, str]:
     """Every block a page of `row` has, by name, as the row now says."""
-    found = {"total": total(row.score, row.max_score, row.to_grade),
+    found = {"total": total(row.final_score, row.max_score, row.to_grade),
              "written": summary_section(row.written, anchor)}
     for w in row.written:
         found[f"written-score-{w.grade_id}"] = html.escape(verdict(w))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -154,11 +153,11 @@ th { background: #f0f0f0; }
 
 
 def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
-           settings: dict[str, str] | None = None, similarity: dict | str | None = None,
+           settings: dict[str, str] | None = None, similarity: dict | None = None,
            linked: set[tuple[str, str, str]] | None = None) -> str:
     """The whole report as one HTML page, images embedded: `settings` are the run's (timeout, sandbox,
-    grader version, when), `similarity` is similarity.of_submissions' result (or its section, rendered before),
-    `linked` the rows whose feedback page exists."""
+    grader version, when), `similarity` is similarity.of_submissions' result, `linked` the rows whose
+    feedback page exists."""
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>Class report</title><style>{STYLE}</style></head><body>",
              "<h1>Class report</h1>"]
     if warning:
@@ -189,7 +188,7 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     parts += ["<h2>Unplaced files</h2>",
               sections.table(["student", "files that match no notebook"],
                      [[html.escape(s), html.escape(", ".join(f))] for s, f in unplaced.items()]) if unplaced else "<p>None.</p>"]
-    parts.append(similarity if isinstance(similarity, str) else sections.similarity_html(similarity))
+    parts.append(sections.similarity_html(similarity))
     parts += ["<h2>Statuses</h2>", sections.table(["status", "meaning", "score"],
                                                   [[f"<code>{s.name}</code>", html.escape(s.meaning), html.escape(s.score)]
                                                    for s in STATUSES.values()])]
@@ -197,29 +196,12 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     return "\n".join(parts)
 
 
-PARTS = ".report-parts.json"  # what the report shows that the rows do not hold, for `rewrite`
-
-
 def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
-          settings: dict[str, str] | None = None, similarity: dict | str | None = None) -> Path:
-    """OUT/report.html; what it shows beside the rows (warning, settings, similar submissions) is kept in OUT."""
+          settings: dict[str, str] | None = None, similarity: dict | None = None) -> Path:
     from grader.results import feedback_path, write_whole
 
     linked = {(r.student_id, r.assignment, r.notebook) for r in rows
               if feedback_path(out, r.student_id, r.assignment, r.notebook).exists()}
-    if not isinstance(similarity, str):
-        similarity = sections.similarity_html(similarity)
-    write_whole(out / PARTS, json.dumps({"warning": warning, "settings": settings, "similarity": similarity}))
     path = out / "report.html"
     write_whole(path, safe(render(rows, unplaced, warning, settings, similarity, linked)))
     return path
-
-
-def rewrite(out: Path, rows: list[Row], unplaced: dict[str, list[str]]) -> Path | None:
-    """OUT/report.html again for `rows` (grades changed since grading), with the rest as the last run wrote it;
-    None when no run wrote a report here."""
-    parts = out / PARTS
-    if not parts.exists():
-        return None
-    kept = json.loads(parts.read_text())
-    return write(out, rows, unplaced, kept["warning"], kept["settings"], kept["similarity"])

@@ -162,21 +162,23 @@ def grader_version() -> str:
     return version()
 
 
-def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | None = None,
+def run_settings(timeout: int | None, sandbox: str, when=None, notebook_timeout: int | None = None,
                  where: str = "", confinement: str = "") -> dict[str, str]:
-    """The settings a report shows for the run that wrote it (`when`: a datetime, default now).
+    """The settings a report shows for the run that wrote it (`when`: a datetime, default now); `timeout`
+    None: each notebook's limits came from its reference (the report lists every assignment's limits, as its
+    rows record them).
 
     `confinement` says how kernel process trees were bounded (the kernel package knows; pages do not import it).
     """
     from datetime import datetime
 
     when = when or datetime.now().astimezone()
-    settings = {"per-cell timeout": f"{timeout} s"}
+    settings = {"per-cell timeout": f"{timeout} s" if timeout is not None else "from each notebook's reference"}
     if notebook_timeout:
         settings["notebook timeout"] = f"{notebook_timeout} s"
     settings["sandbox"] = sandbox
     settings["kernel process trees"] = confinement
     if where:
         settings["graded on"] = where
-    settings.update({"grader version": grader_version(), "written": when.strftime("%Y-%m-%d %H:%M %Z").strip()})
+    settings.update({"grader version": grader_version(), "last graded": when.strftime("%Y-%m-%d %H:%M %Z").strip()})
     return settings

@@ -26,7 +26,7 @@ read the cells out of notebooks; `of_submissions` does it all for a folder of su
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -216,3 +216,18 @@ def of_submissions(submissions: Path, notebooks: list[Notebook]) -> dict[str, Si
         except Exception as exc:  # a report without this section beats no report
             found[nb.key] = Similarity(0, error=f"{type(exc).__name__}: {exc}")
     return found
+
+
+def to_json(found: dict[str, Similarity]) -> dict:
+    """Findings as plain data, to keep in OUT beside the rows (the report is rebuilt from them)."""
+    return {key: asdict(sim) for key, sim in found.items()}
+
+
+def from_json(data: dict) -> dict[str, Similarity]:
+    """Findings as `to_json` wrote them."""
+    def match(m: dict) -> Match:
+        spans = tuple(tuple(tuple(span) for span in side) for side in m["spans"])
+        return Match(m["first"], m["second"], m["similarity"], tuple(m["shares"]), m["shared"], tuple(m["code"]), spans)
+
+    return {key: Similarity(s["students"], [match(m) for m in s["pairs"]], [match(m) for m in s["reference"]],
+                            s.get("error", "")) for key, s in data.items()}
