@@ -30,6 +30,7 @@ class CellResult:
     score: float
     max_score: float
     hidden: bool
+    message: str = ""  # why it failed, whole (hidden tests too): for the instructor, never on the student's page
 
 
 @dataclass

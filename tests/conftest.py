@@ -110,6 +110,7 @@ def catalogue_scores():
     def scores(notebook: layout.Notebook) -> tuple[dict, dict]:
         if notebook.name not in cache:
             fills = catalogue_fills(notebook)
+            answers.reference(notebook)  # parsed here once: ast.parse in two threads at once trips CPython 3.11
             with ThreadPoolExecutor(2) as both:
                 split = both.submit(grade_answers, notebook, fills, True)
                 single = both.submit(grade_answers, notebook, fills, False)

@@ -105,3 +105,22 @@ def test_split_grading_keeps_every_verdict(quick_scores, single_kernel_scores, n
     changed = {name: {g: (single[name][g], split[name][g]) for g in split[name] if split[name][g] != single[name][g]}
                for name in split}
     assert not {name: c for name, c in changed.items() if c}, "verdicts (one kernel, trusted kernel) that changed"
+
+
+# The catalogued answers that change their caller's tensors in place, and the one test cell each must lose:
+# the one that checks the inputs are unchanged (through the trusted setup's `changed_arguments`).
+IN_PLACE = {"zeroes_padding_in_place": "test_run_packed_hidden_inputs",
+            "shifts_in_place": "test_make_decoder_inputs_hidden_inputs",
+            "cleans_padding_in_place": "test_BiLSTMTagger_hidden_padding",
+            "loss_marks_padding_in_place": "test_masked_cross_entropy_hidden_type",
+            "fills_the_scores_in_place": "test_masked_softmax_hidden_inputs"}
+
+
+def test_in_place_answers_lose_exactly_their_inputs_test(quick_scores, single_kernel_scores, notebook):
+    """The right values written into the caller's tensors: across the bridge the test's tensors never change,
+    and the student side's report of the change costs exactly the inputs test, as in one kernel."""
+    names = [a.name for a in answers.catalogue(notebook) if a.name in IN_PLACE]
+    for scores in (quick_scores(notebook), single_kernel_scores(notebook)):
+        best = scores["reference"]
+        for name in names:
+            assert [g for g in best if scores[name][g] < best[g]] == [IN_PLACE[name]], name

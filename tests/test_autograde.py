@@ -132,8 +132,8 @@ def test_details_say_what_happened(graded):
     detail = {s: r.detail for (s, _), r in grades.items()}
     assert "'Packed Sequences (1).ipynb' taken as packed_sequences.ipynb" in detail["misnamed"]
     assert "packed_sequences.py" in detail["only_a_script"]
-    assert "the kernel died while running cell" in detail["crash_mid_tests"]
-    assert "(test_run_packed_hidden_lstm)" in detail["crash_mid_tests"]
+    assert "the kernel died while running the test `test_run_packed_hidden_lstm`" in detail["crash_mid_tests"]
+    assert "cell 3" not in detail["crash_mid_tests"], "a cell is named by its exercise, not its index"
     assert "deleted" in detail["deleted_test"]
     assert "more than once" in detail["duplicated_test"]
     assert "my_test" in detail["renamed_test"]

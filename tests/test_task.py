@@ -31,7 +31,10 @@ def event(kind: str, detail: str) -> dict:
     ({"tampering": [{"detail": "torch.equal was replaced", "grade_id": "test_a", "cell": 5}]}, [], Scan(),
      ("tampered", "cheating detected: torch.equal was replaced (after cell test_a)", True)),
     ({}, [], Scan(notes=["calls os._exit"]), ("graded", "the code calls os._exit", False)),
-], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note"])
+    ({"events": [event("noted", "test_x failed: the kernel running the tests ran out of memory")]}, [], Scan(),
+     ("graded", "test_x failed: the kernel running the tests ran out of memory", False)),
+], ids=["graded", "timeout", "died_beats_flood", "tampered", "cheat", "cheat_split", "trusted_failed", "audit", "note",
+        "student_data"])
 def test_classify(record, tampering, scan, expected):
     assert classify(record, Repaired(None, tampering), scan) == expected
 
@@ -84,3 +87,10 @@ def test_an_error_result_keeps_its_traceback_and_shows_the_student_no_internals(
     assert isinstance(result, Result) and result.row.status == "error"
     assert result.traceback and result.row.traceback == result.traceback
     assert "KeyError" not in result.feedback
+
+
+def test_a_failed_cell_keeps_its_whole_message_and_a_passed_one_none(prepared_course):
+    facts = prepared_course.facts(NB)
+    first, second = facts.tests[0], facts.tests[1]
+    got = cell_results(facts, {first.grade_id: first.points}, {first.grade_id: "x", second.grade_id: "AssertionError: " + "y" * 3000})
+    assert got[0].message == "" and got[1].message == "AssertionError: " + "y" * 3000

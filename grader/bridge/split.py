@@ -150,6 +150,8 @@ class KernelPair:
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
                 self.relay.student_finished("the student's kernel stopped serving the test")
                 return
+            if msg["msg_type"] == "error":
+                continue  # the serve loop's own end (a broken pipe after a timeout), not something the student printed
             text = text_of(msg)
             if used <= limit:
                 printed.append(text[: max(0, limit - used)])

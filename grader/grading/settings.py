@@ -27,9 +27,11 @@ RETRY_FLOOR, RETRY_FACTOR = 2, 3  # after an exercise timed out: max(RETRY_FLOOR
 
 
 def calls(cell, exercises) -> set[str]:
-    """The exercises a cell's code calls (or defines): a name followed by `(`, matched as a whole word."""
+    """The exercises a cell's code may call (or defines): each name it mentions as a whole word, not an attribute.
+
+    A mention, not only a call: a test may hand the exercise to a helper (`changed_arguments(lstm_cell, ...)`)."""
     source = cell.get("source", "") if cell is not None else ""
-    return {name for name in exercises if re.search(rf"(?<![\w.]){re.escape(name)}\s*\(", source)}
+    return {name for name in exercises if re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", source)}
 
 
 @dataclass(frozen=True)

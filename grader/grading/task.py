@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import nbformat
 
 from grader.course import cells as cellfacts
-from grader.course.cells import NotebookFacts
+from grader.course.cells import NotebookFacts, grade_id, is_test
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
 from grader.grading.integrity import Scan, scan_answers
@@ -28,6 +28,7 @@ from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
 from grader.course.written import answer_hash
+from grader.pages.summary import row_message
 from grader.results import CellResult, Row, WrittenAnswer
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
         return "error", "; ".join(failed), False
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
     notes = ["the code " + "; ".join(scan.notes)] if scan.notes else []
+    notes += [e["detail"] for e in events if e["kind"] == "noted"]
     if scan.cheats or findings:
         seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
         return "tampered", "; ".join([f"{seen}: " + ", ".join(scan.cheats + findings)] + fixed.tampering), \
@@ -90,10 +92,20 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
     return "graded", "; ".join(notes), False
 
 
-def cell_results(facts: NotebookFacts, scores: dict[str, float | None]) -> list[CellResult]:
-    """One result per test cell of the source notebook, in its order; a cell without a score scored 0."""
-    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id) or 0.0, t.points, t.hidden)
-            for t in facts.tests]
+def cell_results(facts: NotebookFacts, scores: dict[str, float | None], messages: dict[str, str] | None = None) -> list[CellResult]:
+    """One result per test cell of the source notebook, in its order; a cell without a score scored 0; a failed
+    cell keeps its whole message (`messages`, by grade id)."""
+    found = []
+    for t in facts.tests:
+        score = scores.get(t.grade_id) or 0.0  # None: not scored
+        message = (messages or {}).get(t.grade_id, "") if score < t.points else ""
+        found.append(CellResult(t.grade_id, facts.exercise_of(t.grade_id), score, t.points, t.hidden, message))
+    return found
+
+
+def failure_messages(graded: nbformat.NotebookNode) -> dict[str, str]:
+    """{grade id: why it failed, whole} for every test cell of an autograded notebook."""
+    return {grade_id(c): row_message(c.get("outputs", [])) for c in graded.cells if is_test(c) and grade_id(c)}
 
 
 def written_answers(facts: NotebookFacts, graded: nbformat.NotebookNode,
@@ -159,16 +171,16 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         with worker.kernel_uid() as uid:
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
         timings["autograde"] = time.monotonic() - t0
+        autograded_text = private.autograded(notebook).read_text()
+        autograded = nbformat.reads(autograded_text, as_version=4)
         scores = gradebook_scores(private, notebook)
-        cells = cell_results(facts, scores)
+        cells = cell_results(facts, scores, failure_messages(autograded))
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
         graded.limits = settings.limits(notebook.key).words()
-        autograded_text = private.autograded(notebook).read_text()
-        autograded = nbformat.reads(autograded_text, as_version=4)
         graded.written = written_answers(facts, autograded, scores)
         graded.to_grade = sum(w.points for w in graded.written if w.score is None)
         t0 = time.monotonic()

@@ -15,24 +15,45 @@ code and outputs are never rendered again.
 
 A test's description is its leading comment (the line(s) the released notebook shows, hidden tests
 included), taken only from outside the hidden-test region; every message shown is scrubbed of secret
-lines (grader/course/hidden.py), so no hidden test's source reaches the page.
+lines (grader/course/hidden.py), so no hidden test's source reaches the page. A failed hidden test says
+what was checked (its description) and the kind of failure (the exception's type, or "wrong value" for
+a check that did not hold), never its message: a message may carry an expected value. A cell that did
+not run, ran out of time or lost its kernel says so in words, and one error is shown once, with a count.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections import Counter
 from dataclasses import dataclass
 from urllib.parse import quote
 
 import nbformat
 
 from grader.course.cells import description, grade_id, is_solution
-from grader.course.hidden import scrub
+from grader.course.hidden import readable, scrub
 from grader.pages import written as written_answers
 from grader.results import CellResult, WrittenAnswer
 
 MESSAGE_CHARS = 300  # a longer error message is cut: the full traceback is in the cell below
+ROW_MESSAGE_CHARS = 4000  # of a failure's message kept in the row, for the instructor
+# The first words of the student's frames in a test's traceback (grader/bridge/protocol.py's STUDENT_BLOCK,
+# kept in step by tests/test_bridge.py): what a hidden test's failure may show besides its kind.
+STUDENT_BLOCK = "Where your code failed"
+WRONG_VALUE = "wrong value"
+# Errors the grader gives a cell that did not run to its end, as a student reads them: each finishes both
+# "This cell ..." (the cell's output on the page) and a failed test's line in the summary.
+NOT_RUN_WORDS = {
+    "CellNotRun": "did not run",
+    "CellTimeoutError": "stopped: it ran past the time limit",
+    "KeyboardInterrupt": "stopped: it ran past the time limit",
+    "DeadKernelError": "lost its kernel: the kernel died while running this cell (out of memory, or the process ended)",
+    "TestKernelFailed": "could not finish: the grader's own test kernel failed here (an instructor will look at it)",
+    # The relay's word (grader/bridge/protocol.py): the test's call found no student side answering.
+    "StudentSideGone": "could not finish: your code's kernel stopped answering the test (it died, or was stopped "
+                       "at the time limit)",
+}
 ANCHOR = "cell-"
 SUMMARY_ID = "grader-summary"
 GRADE_ID = "grader-grade"
@@ -56,6 +77,8 @@ STYLE = f"""
 #{SUMMARY_ID} .gid {{ color: #666; font-size: 0.85em; }}
 #{SUMMARY_ID} .message {{ display: block; margin-top: 0.2em; font-family: ui-monospace, monospace; font-size: 0.9em;
   white-space: pre-wrap; background: #fdf1f0; padding: 0.2em 0.4em; }}
+#{SUMMARY_ID} .message.same {{ background: #f3f3f3; color: #555; font-family: inherit; }}
+#{SUMMARY_ID} .count {{ color: #555; font-family: system-ui, sans-serif; }}
 #{SUMMARY_ID} .status {{ border: 1px solid #c0392b; background: #fdf1f0; padding: 0.4em 0.6em; }}
 #{SUMMARY_ID} a {{ color: #0b5394; }}
 """
@@ -85,12 +108,56 @@ def _one_line(text: str) -> str:
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 1] + "…"
 
 
+def not_run_words(ename: str, evalue: str) -> str | None:
+    """A cell that did not run to its end, in words (None for an ordinary error)."""
+    words = NOT_RUN_WORDS.get(ename)
+    if words is None:
+        return None
+    if ename == "CellNotRun" and evalue:
+        return "did not run: " + evalue.removeprefix("not run: ")
+    return words
+
+
+def failure_kind(outputs: list) -> str:
+    """What a failed hidden test may say: the exception's type (or, for a check that did not hold, "wrong
+    value"), or that it did not run; never its message."""
+    for output in outputs:
+        if output.get("output_type") == "error":
+            ename = str(output.get("ename", "Error"))
+            words = not_run_words(ename, str(output.get("evalue", "")) if ename == "CellNotRun" else "")
+            if words is not None:
+                return words
+            theirs = any(str(entry).startswith(STUDENT_BLOCK) for entry in output.get("traceback", []))
+            return WRONG_VALUE if ename == "AssertionError" and not theirs else ename
+    if any(o.get("output_type") == "stream" and o.get("name") == "stderr" for o in outputs):
+        return "wrote to stderr"
+    return "no error message: the cell did not run to the end (see the status above)"
+
+
+def row_message(outputs: list) -> str:
+    """A failed test's whole message, for the row and the instructor: `Type: message` of its error, else
+    what it last wrote to stderr; bounded."""
+    for output in outputs:
+        if output.get("output_type") == "error":
+            ename, evalue = str(output.get("ename", "Error")), readable(str(output.get("evalue", "")))
+            text = f"{ename}: {evalue}" if evalue else ename
+            return text if len(text) <= ROW_MESSAGE_CHARS else text[: ROW_MESSAGE_CHARS - 1] + "…"
+    for output in outputs:
+        if output.get("output_type") == "stream" and output.get("name") == "stderr":
+            return "wrote to stderr: " + readable(str(output.get("text", "")))[-ROW_MESSAGE_CHARS:]
+    return ""
+
+
 def failure_message(outputs: list, secrets: frozenset[str]) -> str:
-    """Why a test cell failed, from its outputs: the error's last line (`Type: message`), else the last
-    line it wrote to stderr, else that it produced nothing; scrubbed of secret lines."""
+    """Why a test cell failed, from its outputs: the error's last line (`Type: message`) or, for a cell that
+    did not run to its end, why in words; else the last line it wrote to stderr, else that it produced
+    nothing; scrubbed of secret lines."""
     for output in outputs:
         if output.get("output_type") == "error":
             ename, evalue = output.get("ename", "Error"), output.get("evalue", "")
+            words = not_run_words(ename, evalue)
+            if words is not None:
+                return _one_line(scrub(words, secrets))
             return _one_line(scrub(f"{ename}: {evalue}" if evalue else ename, secrets))
     for output in outputs:
         if output.get("output_type") == "stream" and output.get("name") == "stderr":
@@ -114,11 +181,37 @@ def verdicts(nb: nbformat.NotebookNode, cells: list[CellResult], secrets: frozen
         passed = result.score >= result.max_score
         message = ""
         if not passed and not withhold:
-            message = ("this test cell is missing from the notebook" if cell is None
-                       else failure_message(cell.get("outputs", []), secrets))
+            if cell is None:
+                message = "this test cell is missing from the notebook"
+            elif result.hidden:
+                message = scrub(failure_kind(cell.get("outputs", [])), secrets)
+            else:
+                message = failure_message(cell.get("outputs", []), secrets)
         found.append(Verdict(result.grade_id, result.exercise, text or result.grade_id, result.score,
                               result.max_score, passed, message))
     return found
+
+
+NAMED = re.compile(r"`[^`]+`")
+
+
+def said_once(detail: str) -> str:
+    """A row's detail with sentences that differ only in the cell they name said once, naming them all:
+    "the tests `a` and `b` ran longer than ..." for four sentences of one kind."""
+    groups: dict[str, list[str]] = {}
+    for sentence in (part.strip() for part in detail.split("; ")):
+        names = NAMED.findall(sentence)
+        key = NAMED.sub("`*`", sentence, count=1) if names else sentence
+        groups.setdefault(key, []).append(names[0] if names else "")
+    said = []
+    for key, names in groups.items():
+        if len(names) == 1 or not names[0]:
+            said.append(key.replace("`*`", names[0], 1) if names[0] else key)
+            continue
+        listed = ", ".join(names[:-1]) + f" and {names[-1]}"
+        plural = re.sub(r"\bthe (test|cell)\b `\*`", lambda m: f"the {m.group(1)}s {listed}", key, count=1)
+        said.append(plural.replace(" was ", " were ", 1) if plural != key else key.replace("`*`", listed, 1))
+    return "; ".join(said)
 
 
 def _points(x: float) -> str:
@@ -188,9 +281,11 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
     parts = [f'<section id="{SUMMARY_ID}" aria-label="Your result"><style>{STYLE}</style>',
              grade or f"<h2>Score: {_points(score)} / {_points(max_score)}</h2>"]
     if status != "graded":
-        said = f"<br>{esc(scrub(detail, secrets))}" if detail else ""
+        said = f"<br>{esc(scrub(said_once(detail), secrets))}" if detail else ""
         parts.append(f'<p class="status"><strong>Status: {esc(status)}.</strong> {esc(status_words)}{said}</p>')
     lines = verdicts(nb, cells, secrets, withhold)
+    counts = Counter(t.message for t in lines if t.message and t.message != WRONG_VALUE)
+    shown: set[str] = set()
     for exercise in dict.fromkeys(t.exercise for t in lines):
         mine = [t for t in lines if t.exercise == exercise]
         earned = 0.0 if withhold else sum(t.score for t in mine)
@@ -203,7 +298,14 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
             verdict = "not counted" if withhold else "passed" if t.passed else "failed"
             kind = "" if withhold else "pass" if t.passed else "fail"
             points = f" ({_points(t.score)} / {_points(t.points)})" if not t.passed and not withhold else ""
-            message = f'<span class="message">{esc(t.message)}</span>' if t.message else ""
+            message = ""
+            if t.message and t.message in shown and t.message != WRONG_VALUE:
+                message = '<span class="message same">the same error as above</span>'
+            elif t.message:
+                shown.add(t.message)
+                more = 0 if t.message == WRONG_VALUE else counts[t.message] - 1
+                also = f' <span class="count">(and {more} more test{"s" if more > 1 else ""} below)</span>' if more else ""
+                message = f'<span class="message">{esc(t.message)}{also}</span>'
             parts.append(f'<li class="{kind}"><span class="verdict">{verdict}{points}</span>'
                          f'<a href="#{quote(anchor(t.grade_id))}">{esc(t.description)}</a> '
                          f'<span class="gid">{esc(t.grade_id)}</span>{message}</li>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from grader.course import layout
@@ -63,9 +63,14 @@ def score_histograms(rows: list[Row]) -> str | None:
     return src
 
 
+FAILURES_SHOWN = 3  # the most common failure messages listed per test cell
+
+
 def pass_rates(rows: list[Row]) -> list[list[str]]:
-    """Per test cell: how many graded notebooks passed it, most often failed first."""
+    """Per test cell: how many graded notebooks passed it and why the others failed (the most common messages,
+    whole, hidden tests included: the report is the instructor's), most often failed first."""
     stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    why: dict[tuple[str, str], Counter] = defaultdict(Counter)
     meta = {}
     for r in rows:
         for c in r.cells:
@@ -73,11 +78,16 @@ def pass_rates(rows: list[Row]) -> list[list[str]]:
             stats[key][0] += c.score >= c.max_score
             stats[key][1] += 1
             meta[key] = c
+            if c.score < c.max_score and c.message:
+                why[key][c.message] += 1
     body = []
     for key, (passed, n) in sorted(stats.items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
         c = meta[key]
+        failures = "".join(f'<div class="why">{count}&times; <code>{html.escape(message)}</code></div>'
+                           for message, count in why[key].most_common(FAILURES_SHOWN))
         body.append([html.escape(key[0]), f"<code>{html.escape(c.grade_id)}</code>", html.escape(c.exercise),
-                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)"])
+                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)",
+                     failures])
     return body
 
 
@@ -149,6 +159,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 .warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
+.why code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """ + report_css() + sections.STYLE
 
 
@@ -173,7 +184,8 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     if plot:
         parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
     parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
-              sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
+              sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed", "most common failures"],
+                             pass_rates(rows))]
     analyses = items.analyse(rows)
     parts += [sections.items_html(analyses), sections.exercises_html(analyses), written_html(rows)]
     headers, body = roster(rows, linked)

@@ -9,7 +9,7 @@ import html
 from urllib.parse import quote
 
 from grader.report.items import LOW, MIN_STUDENTS, NotebookItems
-from grader.report.similarity import PAIR_THRESHOLD, REFERENCE_THRESHOLD, Match, Similarity
+from grader.report.similarity import MAX_DOCUMENT_CHARS, PAIR_THRESHOLD, REFERENCE_THRESHOLD, Match, Similarity
 
 esc = html.escape
 
@@ -134,6 +134,9 @@ def similarity_html(found: dict[str, Similarity] | None) -> str:
             parts.append(f'<p class="notice">Not compared: {esc(sim.error)}</p>')
             continue
         parts.append(f"<p>{sim.students} submissions with code of their own compared.</p>")
+        if sim.cut:
+            parts.append(f'<p class="notice">Only the first {MAX_DOCUMENT_CHARS:,} characters of code were compared for '
+                         f'{esc(", ".join(sim.cut))}.</p>')
         if sim.pairs:
             parts += [_pair(m) for m in sim.pairs]
         else:

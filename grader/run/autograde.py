@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 import nbformat
 
 from grader import results
+from grader.bridge.trusted import BRIDGE_SOURCE
 from grader.course import answers, layout, release
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, cached_course
@@ -122,8 +123,8 @@ def run_settings(timeout: int | None, notebook_timeout: int | None, mode: str, w
     notebook's limits from its reference's `reference_times`."""
     if timeout is not None and not notebook_timeout:
         notebook_timeout = NOTEBOOK_TIMEOUT_CELLS * timeout
-    return Settings(timeout, notebook_timeout or 0, mode, threads, warning, keep_scratch, reference_objects(layout.course().private_cache()),
-                    split, dict(reference_times or {}))
+    return Settings(timeout, notebook_timeout or 0, mode, threads, warning, keep_scratch,
+                    reference_objects(layout.course().private_cache(), BRIDGE_SOURCE), split, dict(reference_times or {}))
 
 
 def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all: Callable, say=print) -> dict:
