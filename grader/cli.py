@@ -29,7 +29,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 def print_table(rows) -> None:
     """The grade table, as `make demo` shows it."""
     headers = ["student_id", "assignment", "notebook", "score", "status"]
-    lines = [[r.student_id, r.assignment, r.notebook, f"{r.score:g}/{r.max_score:g}", r.status] for r in rows]
+    lines = [[r.student_id, r.assignment, r.notebook,
+              f"{r.score:g}/{r.max_score:g}" + (f" ({r.to_grade:g} to grade)" if r.to_grade else ""), r.status]
+             for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     for line in [headers] + lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
@@ -101,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in paths:
         results, changed = validate(path, timeout=args.timeout)
         print(summary(path, results, changed))
-        ok = ok and all(r.outcome != "fail" for r in results)
+        ok = ok and all(r.outcome not in ("fail", "unanswered") for r in results)
     return 0 if ok else 1
 
 
@@ -110,6 +112,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if args.root is not None else layout.course().checked().notebooks
     return lab(root.resolve(), args.port, not args.no_browser, args.jupyter_args)
+
+
+def cmd_formgrader(args: argparse.Namespace) -> int:
+    from grader.manual.course import build, require_results
+    from grader.manual.lab import run_formgrader
+    from grader.run.autograde import prepared_course
+    from grader.run.refresh import refresh
+
+    out = Path(args.out).resolve()
+    require_results(out)
+    root = build(out, prepared_course(layout.available()))
+    print(f"formgrader on {root}: grade the written answers, then stop JupyterLab (Ctrl-C) to bring grades.csv, "
+          f"the feedback pages and the report up to date")
+    status = run_formgrader(root, args.port, not args.no_browser, args.jupyter_args)
+    rows = refresh(out).grades.rows
+    left = [w for r in rows for w in r.written if w.score is None]
+    print(f"updated {out / 'grades.csv'}, feedback/ and report.html: "
+          f"{len(left)} written answer{'s' if len(left) != 1 else ''} left to grade")
+    return status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -201,8 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
 
+    p = sub.add_parser("formgrader", parents=[common], help="grade the written answers in nbgrader's formgrader (JupyterLab on OUT/course); "
+                                          "other options go to jupyter lab")
+    p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_formgrader)
+
     p = sub.add_parser("refresh", help="bring grades.csv, every feedback page's grade and report.html up to date with "
-                                       "OUT's overrides and late policies, without grading again")
+                                       "OUT's overrides, late policies and written answers graded since, without "
+                                       "grading again")
     p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
     p.set_defaults(func=cmd_refresh)
 
@@ -214,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "lab":
+    if unknown and args.command not in ("lab", "formgrader"):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.jupyter_args = unknown
     logs.configure(logs.level_for(args.verbose))

@@ -17,8 +17,8 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "detail", "late",
-               "submitted_at", "raw_score", "late_penalty", "final_score"]
+CSV_COLUMNS = ["student_id", "assignment", "notebook", "score", "max_score", "status", "manual_score", "to_grade",
+               "detail", "late", "submitted_at", "raw_score", "late_penalty", "final_score"]
 
 
 @dataclass
@@ -34,8 +34,27 @@ class CellResult:
 
 
 @dataclass
+class WrittenAnswer:
+    """One written answer of a row: who wrote what (its hash), and what a person gave it, once they have."""
+
+    grade_id: str
+    question: str  # the question's title, as the notebook's heading gives it
+    points: float
+    answer_sha256: str = ""  # of the answer's text (course/written.answer_hash); "" when the cell is missing
+    score: float | None = None  # None: still to grade
+    comment: str = ""  # the grader's comment, for the student
+    note: str = ""  # what the grader did on its own: "not answered", "changed since it was graded (...)"
+
+
+@dataclass
 class Row:
-    """One student x notebook result."""
+    """One student x notebook result.
+
+    As graded (OUT/results), `score` counts the tests and `written` holds every written answer ungraded (or 0
+    where it was left unanswered); the class's grades (lms/grades.py) put the manual scores in: `score` is then
+    the tests plus `manual_score`, and `to_grade` the points of the answers nobody has graded yet. An override
+    replaces that sum; the late penalty is taken off what the override left.
+    """
 
     student_id: str
     assignment: str
@@ -51,6 +70,9 @@ class Row:
     late: str = ""  # from the collect manifest: "true", "false", or "" when the LMS did not say
     submitted_at: str = ""  # ISO 8601, from the collect manifest
     limits: str = ""  # the time limits it was graded with, in words ('' when nothing ran)
+    written: list[WrittenAnswer] = field(default_factory=list)
+    manual_score: float = 0.0  # the points people gave the written answers
+    to_grade: float = 0.0  # the points of the written answers still to grade
     # Set where the class's grades are built (lms/grades.py), never saved with the row as graded:
     raw_score: float | None = None  # the score as graded, when an override replaced `score`
     override: str = ""  # the instructor's override of `score`, in words
@@ -79,7 +101,8 @@ class Row:
     def csv_row(self) -> dict[str, str]:
         values = asdict(self)
         values.update(score=f"{self.score:g}", max_score=f"{self.max_score:g}", raw_score=f"{self.graded_score:g}",
-                      late_penalty=f"{self.late_penalty:g}", final_score=f"{self.final_score:g}")
+                      late_penalty=f"{self.late_penalty:g}", final_score=f"{self.final_score:g}",
+                      manual_score=f"{self.manual_score:g}", to_grade=f"{self.to_grade:g}")
         return {k: values[k] for k in CSV_COLUMNS}
 
     @classmethod
@@ -88,8 +111,8 @@ class Row:
         values = {k: line.get(k) or "" for k in CSV_COLUMNS if k != "final_score"}
         score = float(values["score"] or 0)
         raw = float(values["raw_score"]) if values["raw_score"] else None
-        return cls(**{**values, "score": score, "max_score": float(values["max_score"] or 0),
-                      "raw_score": None if raw == score else raw, "late_penalty": float(values["late_penalty"] or 0)})
+        numbers = {k: float(values[k] or 0) for k in ("max_score", "late_penalty", "manual_score", "to_grade")}
+        return cls(**{**values, **numbers, "score": score, "raw_score": None if raw == score else raw})
 
 
 def results_dir(out: Path) -> Path:
@@ -119,21 +142,37 @@ def write_whole(path: Path, text: str) -> None:
 DERIVED = ("raw_score", "override", "late_penalty", "late_note", "lms_points", "assignment_max")
 
 
-def save(out: Path, row: Row, feedback: str | None = None) -> None:
-    """Save one row as graded (and its feedback page), replacing any earlier one: each file written whole."""
+def graded_path(out: Path, student: str, assignment: str, notebook: str) -> Path:
+    """OUT/results/<student>/<assignment>/<notebook>.ipynb: the notebook as nbgrader autograded it (hidden tests,
+    outputs), kept for formgrader (grader/manual/); OUT is private."""
+    return results_dir(out) / student / assignment / f"{notebook}.ipynb"
+
+
+def save(out: Path, row: Row, feedback: str | None = None, graded: str | None = None) -> None:
+    """Save one row as graded (and its feedback page and autograded notebook), replacing any earlier one: each
+    file written whole, the row last; a row without an autograded notebook leaves none of an earlier one."""
     if feedback is not None:
         write_whole(feedback_path(out, row.student_id, row.assignment, row.notebook), feedback)
+    notebook = graded_path(out, row.student_id, row.assignment, row.notebook)
+    if graded is not None:
+        write_whole(notebook, graded)
+    else:
+        notebook.unlink(missing_ok=True)
     data = {k: v for k, v in asdict(row).items() if k not in DERIVED}
     write_whole(row_path(out, row.student_id, row.assignment, row.notebook), json.dumps(data, indent=1))
 
 
+def row_of(data: dict) -> Row:
+    """A row from its JSON (what the class's grades add to it left out)."""
+    data = {k: v for k, v in data.items() if k not in DERIVED}
+    data["cells"] = [CellResult(**c) for c in data.get("cells", [])]
+    data["written"] = [WrittenAnswer(**w) for w in data.get("written", [])]
+    return Row(**data)
+
+
 def load_all(out: Path) -> list[Row]:
     """Every row saved under OUT, sorted by student, assignment, notebook."""
-    rows = []
-    for path in results_dir(out).glob("*/*/*.json"):
-        data = json.loads(path.read_text())
-        data["cells"] = [CellResult(**c) for c in data.get("cells", [])]
-        rows.append(Row(**{k: v for k, v in data.items() if k not in DERIVED}))
+    rows = [row_of(json.loads(path.read_text())) for path in results_dir(out).glob("*/*/*.json")]
     return sorted(rows, key=lambda r: (r.student_id, r.assignment, r.notebook))
 
 
@@ -152,9 +191,8 @@ def remove_stale(out: Path, written: set[tuple[str, str, str]], assignments: lis
         key = (path.parent.parent.name, path.parent.name, path.stem)
         if in_scope(key[0], key[1], students, assignments) and key not in written:
             path.unlink()
-            page = feedback_path(out, *key)
-            if page.exists():
-                page.unlink()
+            feedback_path(out, *key).unlink(missing_ok=True)
+            graded_path(out, *key).unlink(missing_ok=True)
             removed.append(key)
     for base in (results_dir(out), out / "feedback"):  # folders left empty
         for folder in sorted(base.glob("*/*"), reverse=True) + sorted(base.glob("*"), reverse=True):

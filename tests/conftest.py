@@ -80,8 +80,12 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does."""
+    """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does, with
+    the written answers its instructor graded (demo/manual_grades.csv)."""
+    from grader.demo.build import seed_marks
+
     out = tmp_path_factory.mktemp("demo") / "out"
+    seed_marks(out)
     autograde(layout.course().demo_submissions, out, timeout=20)
     return out
 

@@ -7,10 +7,13 @@ two must agree cell by cell.
 
 from __future__ import annotations
 
+import nbformat
 import pytest
 from conftest import sampled
 
+from grader import results
 from grader.course import answers
+from grader.course.written import answer_hash
 from grader.course.layout import available
 from grader.grading.integrity import scan_source
 from grader.results import feedback_path
@@ -24,7 +27,12 @@ def test_reference_solution_gets_full_marks(catalogue_run, quick_scores, noteboo
     row = catalogue_run[(notebook.name, "reference")]
     assert row.status == "graded", row.detail
     assert row.max_score > 0
-    assert row.score == row.max_score, [c for c in row.cells if c.score < c.max_score]
+    assert row.score + row.to_grade == row.max_score, [c for c in row.cells if c.score < c.max_score]
+    assert row.to_grade == sum(w.points for w in row.written) > 0, "the written answers are left to a person"
+    models = answers.model_answers(notebook)
+    assert [w.answer_sha256 for w in row.written] == [answer_hash(models[w.grade_id]) for w in row.written]
+    graded = nbformat.read(results.graded_path(catalogue_run.out, row.student_id, row.assignment, row.notebook), 4)
+    assert any(c.get("outputs") for c in graded.cells), "the task returned the notebook nbgrader autograded"
     assert quick_scores(notebook)["reference"] == {c.grade_id: c.max_score for c in row.cells}
 
 

@@ -113,7 +113,7 @@ def test_every_student_gets_the_expected_row(graded):
     assert {key for _, key in grades} == {NB.key}
     got = {s: (r.status, r.score) for (s, _), r in grades.items()}
     assert got == {s: (status, float(score)) for s, (status, score) in EXPECTED.items()}
-    assert all(r.max_score == 16 for r in grades.values())
+    assert all(r.max_score == 16 + 2 * 2 for r in grades.values()), "16 test points, two written answers of 2"
 
 
 def test_grades_csv_columns_and_order(graded):
@@ -121,7 +121,8 @@ def test_grades_csv_columns_and_order(graded):
     with (out / "grades.csv").open() as f:
         reader = csv.DictReader(f)
         rows = list(reader)
-    assert reader.fieldnames[:6] == ["student_id", "assignment", "notebook", "score", "max_score", "status"]
+    assert reader.fieldnames[:8] == ["student_id", "assignment", "notebook", "score", "max_score", "status",
+                                     "manual_score", "to_grade"]
     assert [r["student_id"] for r in rows] == sorted(r["student_id"] for r in rows)
 
 

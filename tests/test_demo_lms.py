@@ -66,12 +66,14 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     assert re.match(r"^(.*)\s\((\d+)\)$", header[5]) and header[5] == COLUMNS[last.assignment]
     assert points[0] == "    Points Possible" and float(points[5]) == got["ada"].max_score
     scores = {r[2]: r[5] for r in students}
-    assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": f"{got['ben'].score:.2f}",
-                      "cat": "5.00", "dan": "0.00"}
+    # ben's written answer is left to grade: his assignment is left blank (--ungraded blank), and the output says so
+    assert got["ben"].to_grade > 0
+    assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": "", "cat": "5.00", "dan": "0.00"}
     report = (out / "report.html").read_text()
     assert "dan" in report and "resent the file intact" in report
     printed = capsys.readouterr().out
     assert "on the roster without a submission (autograde gives them not_submitted rows): dan" in printed
+    assert f"warning: left blank: written answers left to grade in 1 notebook: ben/{last.key}" in printed
 
     # the override survives regrading that student
     from grader.run.autograde import autograde

@@ -118,7 +118,8 @@ def test_hostile_submission_gets_a_row_and_no_points(sandboxed, case):
 
 
 def test_honest_submissions_in_the_same_run_are_graded_correctly(sandboxed):
-    assert sandboxed.rows["victim"].score == sandboxed.rows["victim"].max_score
+    victim = sandboxed.rows["victim"]
+    assert victim.score + victim.to_grade == victim.max_score  # full test marks; its written answers left to grade
     assert sandboxed.rows["victim"].status == "graded"
     # Both keep the reference lstm_cell (6 points); zeros also really passes one run_packed test (inputs unchanged).
     assert sandboxed.rows["honest_zeros"].score == 7
@@ -136,13 +137,29 @@ def decoded_blobs(text: str) -> str:
     return "\n".join(found)
 
 
+def kept_for_formgrader(out: Path, path: Path) -> bool:
+    """The autograded notebooks OUT keeps for formgrader, and the nbgrader course built from them: they hold the
+    hidden tests by design, for the instructor only."""
+    inside = path.relative_to(out)
+    return inside.parts[0] == "course" or (inside.parts[0] == "results" and path.suffix == ".ipynb")
+
+
 def test_no_hidden_test_line_anywhere_in_the_output(sandboxed):
-    for path in sandboxed.out.rglob("*"):
+    """No hidden-test line in any page, row, grades.csv or report; only the notebooks kept for formgrader hold
+    them (the control: they do), in an OUT that only its owner can enter."""
+    out = sandboxed.out
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    private = []
+    for path in out.rglob("*"):
         if path.is_file():
             text = path.read_text(errors="ignore")
             readable = html_text(text) if path.suffix == ".html" else text
+            if kept_for_formgrader(out, path):
+                private.append(bool(leaks(readable, UNSEEN)))
+                continue
             assert leaks(readable, UNSEEN) == [], path
             assert leaks(decoded_blobs(readable), UNSEEN) == [], path
+    assert private and any(private), "the formgrader's notebooks hold the hidden tests (the check can see them)"
 
 
 def test_the_sandbox_let_nothing_out(sandboxed):

@@ -13,7 +13,7 @@ import pytest
 from helpers import before_you_submit, course_copy
 
 from grader import cli
-from grader.course import layout, release
+from grader.course import cells, layout, release
 from grader.course.cells import public_lines, secrets_of
 from grader.course.hidden import leaks, notebook_text
 from grader.course.prepared import prepare_course
@@ -345,6 +345,43 @@ def test_exercise_headings_show_their_points(nb):
                 if line.startswith("### Exercise"):
                     shown.update({name: tuple(map(int, numbers)) for name, *numbers in POINTS.findall(line)})
     assert shown == {e: (visible + hidden, visible, hidden) for e, (visible, hidden) in counted.items()}
+
+
+WRITTEN_POINTS = re.compile(r"^### Written question: .+ \((\d+) points?, graded by your instructor\)$", re.M)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_written_questions_show_their_points(nb):
+    """Each written answer cell follows its question, whose heading shows the points a person grades it out of."""
+    source = nbformat.read(nb.source, as_version=4)
+    shown, counted = [], []
+    for i, cell in enumerate(source.cells):
+        if cells.is_written(cell):
+            counted.append(cells.points(cell))
+            question = source.cells[i - 1]
+            assert question.cell_type == "markdown" and not cells.nbgrader_meta(question), cells.grade_id(cell)
+            shown += [float(p) for p in WRITTEN_POINTS.findall(question.source)]
+    assert counted and shown == counted
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_rubrics_and_model_answers_are_never_released(nb, bundle, bundles):
+    """The rubric file stays with the solutions: its lines, and the model answers, are in no released notebook,
+    no file of any bundle; the released answer cell is nbgrader's stub."""
+    from grader.course.written import read_rubrics
+
+    source = nbformat.read(nb.source, as_version=4)
+    rubrics = read_rubrics(nb.rubrics)
+    models = {line.strip() for q in cells.facts_of(source).written for line in q.model_answer.splitlines()}
+    secret = secrets_of(source, rubrics=rubrics).rubric | (secrets_of(source).solution & models)
+    assert secret - models and secret & models
+    for files in [bundle, *bundles.values()]:
+        for name, data in files.items():
+            assert leaks(text_of(name, data), secret) == [], name
+        assert not any(name.endswith("rubrics.toml") for name in files)
+    released = nbformat.read(nb.released, as_version=4)
+    assert [c.source for c in released.cells if cells.is_written(c)] == \
+        ["YOUR ANSWER HERE"] * len([c for c in source.cells if cells.is_written(c)])
 
 
 def test_every_notebook_names_a_validate_command_from_the_bundle():

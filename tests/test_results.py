@@ -47,7 +47,8 @@ def test_grades_csv_has_the_spec_columns_in_order(tmp_path):
     with (tmp_path / "grades.csv").open() as f:
         reader = csv.DictReader(f)
         lines = list(reader)
-    assert reader.fieldnames[:6] == ["student_id", "assignment", "notebook", "score", "max_score", "status"]
+    assert reader.fieldnames[:8] == ["student_id", "assignment", "notebook", "score", "max_score", "status",
+                                     "manual_score", "to_grade"]
     assert [(r["student_id"], r["score"], r["max_score"]) for r in lines] == [("ann", "1", "2"), ("bob", "0.5", "2")]
 
 

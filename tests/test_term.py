@@ -36,7 +36,7 @@ from lms_exports import canvas, canvas_gradebook, notebook_bytes, write_zip
 
 from grader import results
 from grader.cli import main
-from grader.course.cells import facts_of
+from grader.course.cells import facts_of, is_written
 from grader.course import layout
 from grader.course.layout import notebooks_of
 from grader.grading.task import Result
@@ -62,7 +62,10 @@ class Course:
         root.mkdir(parents=True, exist_ok=True)
 
     def facts(self, notebook):
-        return facts_of(nbformat.read(notebook.source, as_version=4))
+        """Its tests only: the written answers' points, graded by people, have tests of their own."""
+        source = nbformat.read(notebook.source, as_version=4)
+        source.cells = [c for c in source.cells if not is_written(c)]
+        return facts_of(source)
 
 
 def stand_in(client, course, settings, jobs, total, workers, in_flight, done, note=None, stop_after=None):
@@ -320,6 +323,7 @@ def test_a_loop_costs_only_the_cells_it_stops(tmp_path):
     from grader.course import answers
     from grader.lms.grades import class_grades
     from grader.lms.export import export
+    from grader.manual.store import Mark, write_marks
     from grader.grading.settings import CELL_FACTOR, CELL_FLOOR, RETRY_FACTOR, RETRY_FLOOR
     from grader.course.layout import SERIES
 
@@ -356,8 +360,12 @@ def test_a_loop_costs_only_the_cells_it_stops(tmp_path):
     print(f"\nben's notebook took {ben.seconds:.0f} s of a worker (the reference's: {ada.seconds:.0f} s), load {load:.1f}")
     assert ben.seconds < 60, (f"an endless lstm_cell took {ben.seconds:.0f} s of a worker at the default limits "
                               f"(the reference's notebook {ada.seconds:.0f} s; load {load:.1f} on {os.cpu_count()} cores)")
-    export(out, "canvas", tmp_path / "canvas.csv", gradebook)
-    assert canvas_file(str(tmp_path / "canvas.csv"))["Packed sequences (4242)"] == {"101": "16.00", "102": "10.00"}
+    assert (ada.to_grade, ben.to_grade) == (4, 4), "two written answers each, left to a person"
+    write_marks(out, {m.key: m for r in (ada, ben) for m in  # graded in formgrader: full marks
+                      [Mark(r.student_id, nb.assignment, nb.name, w.grade_id, w.answer_sha256, w.points, "")
+                       for w in r.written]})
+    export(out, "canvas", tmp_path / "canvas.csv", gradebook, points="as_graded")  # Canvas says 16, the grader 20
+    assert canvas_file(str(tmp_path / "canvas.csv"))["Packed sequences (4242)"] == {"101": "20.00", "102": "14.00"}
     assert grade_block_text(results.feedback_path(out, "ben", nb.assignment, nb.name).read_text()).splitlines()[0] \
-        == "Score: 10 / 16"
+        == "Score: 14 / 20"
     assert class_grades(out).rows[1].limits == ben.limits

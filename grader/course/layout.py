@@ -28,8 +28,10 @@ UID_LOCKS = Path("/tmp/grader-uids")
 
 # Folders an LMS export or an operating system leaves behind; never a student or a notebook.
 IGNORED_NAMES = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})
-# Files of an assignment folder that hold answers: the instructor's alone, never released.
-INSTRUCTOR_ONLY = frozenset({"answers.py"})
+# The rubrics of an assignment's written questions (course/written.py), beside its source notebooks.
+RUBRICS_FILE = "rubrics.toml"
+# Files of an assignment folder that hold answers or rubrics: the instructor's alone, never released.
+INSTRUCTOR_ONLY = frozenset({"answers.py", RUBRICS_FILE})
 # An assignment's data: a folder of this name beside its notebooks, read by them as `data/`.
 DATA_FOLDER = "data"
 # The course folder's lock file: every package's exact version, for `make` and for students' installs.
@@ -152,6 +154,11 @@ class Notebook:
     def source(self) -> Path:
         """The instructor's source notebook (solutions and hidden tests)."""
         return course().solutions / self.assignment / self.filename
+
+    @property
+    def rubrics(self) -> Path:
+        """The rubrics of the assignment's written questions (course/written.py), beside the source; never released."""
+        return course().solutions / self.assignment / RUBRICS_FILE
 
     @property
     def released(self) -> Path:

@@ -87,9 +87,11 @@ def write_canvas_exports(dest: Path | None = None, submissions: Path | None = No
 
 def round_trip(out: Path, *, timeout: int | None = 20, workers: int | None = None, assignments: list[str] | None = None,
                exports: Path | None = None, late_penalty: str = "20%"):
-    """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT,
-    export OUT/canvas_import.csv; prints each step's command as it runs it, what the step did, and returns
-    the rows."""
+    """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT (with
+    the written answers an instructor graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv
+    leaving blank what is still to grade; prints each step's command as it runs it, what the step did, and
+    returns the rows."""
+    from grader.demo.build import seed_marks
     from grader.lms.collect import collect
     from grader.lms.commands import print_plan
     from grader.lms.export import export
@@ -109,6 +111,7 @@ def round_trip(out: Path, *, timeout: int | None = 20, workers: int | None = Non
         zip_path = exports / f"{assignment}.zip"
         print(f"$ python -m grader collect {shown(zip_path)} --assignment {assignment} --into {into} --roster {gradebook}")
         print_plan(collect(zip_path, assignment, into, roster), into, zip_path)
+    seed_marks(out)  # as if the written answers had been graded in formgrader (python -m grader formgrader OUT)
     options = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
     options += (f" --timeout {timeout}" if timeout is not None else "") + (f" --workers {workers}" if workers else "")
     print(f"$ python -m grader autograde {into} --out {out}{options}")  # the call below, option for option
@@ -116,9 +119,9 @@ def round_trip(out: Path, *, timeout: int | None = 20, workers: int | None = Non
     target = out / "canvas_import.csv"
     picked = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
     print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target}{picked} "
-          f"--late-penalty {late_penalty}")
+          f"--late-penalty {late_penalty} --ungraded blank")
     result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen if assignments is not None else None,
-                    policy=parse_policy(late_penalty))
+                    policy=parse_policy(late_penalty), ungraded="blank")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {target} (upload it in Canvas: Grades > Import) and {result.details}")

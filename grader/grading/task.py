@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import nbformat
 
+from grader.course import cells as cellfacts
 from grader.course.cells import NotebookFacts, grade_id, is_test
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
@@ -26,8 +27,9 @@ from grader.grading.settings import Settings
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
+from grader.course.written import answer_hash
 from grader.pages.summary import row_message
-from grader.results import CellResult, Row
+from grader.results import CellResult, Row, WrittenAnswer
 
 log = logging.getLogger(__name__)
 
@@ -49,11 +51,13 @@ class Submission:
 
 @dataclass
 class Result:
-    """What grading one notebook produced: the row (with its cells and timings), the feedback page, any traceback."""
+    """What grading one notebook produced: the row (with its cells and timings), the feedback page, the notebook
+    as nbgrader autograded it (for formgrader; "" when nothing ran), any traceback."""
 
     row: Row
     feedback: str
     cell_seconds: dict[str, float] = field(default_factory=dict)  # how long each cell ran (by cell id)
+    graded: str = ""  # nbgrader's autograded notebook (hidden tests, outputs), kept in OUT for formgrader
 
     @property
     def traceback(self) -> str:
@@ -88,12 +92,12 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
     return "graded", "; ".join(notes), False
 
 
-def cell_results(facts: NotebookFacts, scores: dict[str, float], messages: dict[str, str] | None = None) -> list[CellResult]:
+def cell_results(facts: NotebookFacts, scores: dict[str, float | None], messages: dict[str, str] | None = None) -> list[CellResult]:
     """One result per test cell of the source notebook, in its order; a cell without a score scored 0; a failed
     cell keeps its whole message (`messages`, by grade id)."""
     found = []
     for t in facts.tests:
-        score = scores.get(t.grade_id, 0.0)
+        score = scores.get(t.grade_id) or 0.0  # None: not scored
         message = (messages or {}).get(t.grade_id, "") if score < t.points else ""
         found.append(CellResult(t.grade_id, facts.exercise_of(t.grade_id), score, t.points, t.hidden, message))
     return found
@@ -102,6 +106,24 @@ def cell_results(facts: NotebookFacts, scores: dict[str, float], messages: dict[
 def failure_messages(graded: nbformat.NotebookNode) -> dict[str, str]:
     """{grade id: why it failed, whole} for every test cell of an autograded notebook."""
     return {grade_id(c): row_message(c.get("outputs", [])) for c in graded.cells if is_test(c) and grade_id(c)}
+
+
+def written_answers(facts: NotebookFacts, graded: nbformat.NotebookNode,
+                    scores: dict[str, float | None]) -> list[WrittenAnswer]:
+    """One entry per written question, in notebook order: the answer's hash, ungraded; 0 where nbgrader found it
+    left as released (`scores`: its autograded scores) or the cell is gone."""
+    found = {cellfacts.grade_id(c): c for c in graded.cells if cellfacts.is_written(c)}
+    answers = []
+    for q in facts.written:
+        cell = found.get(q.grade_id)
+        if cell is None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, "", 0.0, note="the answer cell was deleted"))
+        elif scores.get(q.grade_id) is not None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source), scores[q.grade_id],
+                                         note="not answered" if scores[q.grade_id] == 0 else ""))
+        else:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source)))
+    return answers
 
 
 def error_result(submission: Submission, course: PreparedCourse, detail: str, tb: str = "") -> Result:
@@ -149,20 +171,24 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         with worker.kernel_uid() as uid:
             private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
         timings["autograde"] = time.monotonic() - t0
-        autograded = nbformat.read(private.autograded(notebook), as_version=4)
-        cells = cell_results(facts, gradebook_scores(private, notebook), failure_messages(autograded))
+        autograded_text = private.autograded(notebook).read_text()
+        autograded = nbformat.reads(autograded_text, as_version=4)
+        scores = gradebook_scores(private, notebook)
+        cells = cell_results(facts, scores, failure_messages(autograded))
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
         graded.limits = settings.limits(notebook.key).words()
+        graded.written = written_answers(facts, autograded, scores)
+        graded.to_grade = sum(w.points for w in graded.written if w.score is None)
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
         if page:
             page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, page or "", dict(record.get("seconds", {})))
+        return Result(graded, page or "", dict(record.get("seconds", {})), autograded_text)
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",

@@ -91,7 +91,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     result = export(out, args.format, Path(args.to), Path(args.roster) if args.roster else None,
                     parse_mapping(args.map), args.assignment, policy, _due(args.due), extensions,
-                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column, points=points)
+                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column, points=points,
+                    ungraded=args.ungraded)
     for assignment, column in result.columns.items():
         print(f"{assignment} -> {column}")
     if policy is not None:
@@ -147,6 +148,9 @@ def add_commands(sub, refresh_report=None) -> None:
                         "Moodle: multiple feedback files in a zip; nbgrader: its course folder's feedback/), one zip "
                         "per assignment")
     p.add_argument("--id-column", metavar="NAME", help="the roster column holding student ids (default: collect's)")
+    p.add_argument("--ungraded", choices=("refuse", "blank"), default="refuse",
+                   help="while written answers are left to grade: refuse (default: nothing is written, they are "
+                        "listed), or blank (those students' assignments are left blank, which the LMS leaves as it was)")
     points = p.add_mutually_exclusive_group()
     points.add_argument("--scale-to-lms", action="store_true",
                         help="where the LMS's points possible differ from the grader's maximum: scale scores to the LMS's")

@@ -18,6 +18,10 @@ feedback page's grade block up to date with them: the page says what the LMS get
   raw_score,late_submission_penalty,score,max_score`), names and emails from the roster when given.
 Beside the grade file, `<name>.details.csv` keeps, for every score written, the raw score, the late
 penalty and why. `--feedback-zip` lays the pages out for the LMS's own upload (`feedback_zip`).
+
+Written answers still to grade (grader/manual/) make a score incomplete: by default export refuses and
+names them, before it records or writes anything; `ungraded="blank"` leaves those students' assignments blank
+(an LMS keeps what it has) and says whose. A notebook whose score an override sets is complete.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from grader.lms.roster import (CANVAS_ASSIGNMENT, CANVAS_IDENTITY, FORMAT_NAMES,
                                read_roster)
 from grader.lms.times import iso, parse_time
 from grader.pages.summary import standing
+from grader.results import Row
 
 FORMATS = ("canvas", "moodle", "nbgrader")
+UNGRADED = ("refuse", "blank")  # what export does while written answers are left to grade
 NBGRADER_COLUMNS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
                     "raw_score", "late_submission_penalty", "score", "max_score"]
 DETAIL_COLUMNS = ["student_id", "lms_id", "assignment", "column", "raw_score", "late", "submitted_at", "due",
@@ -69,6 +75,24 @@ def graded_rows(out: Path) -> Grades:
         raise LmsError(f"{results.results_dir(out)}: no graded rows; "
                        f"run `python -m grader autograde SUBMISSIONS --out {out}` first")
     return grades
+
+
+def left_to_grade(rows: list[Row]) -> dict[tuple[str, str], list[Row]]:
+    """{(student, assignment): its rows with written answers still to grade}, rows an override set apart."""
+    found: dict[tuple[str, str], list[Row]] = {}
+    for r in rows:
+        if r.to_grade and not r.override:
+            found.setdefault((r.student_id, r.assignment), []).append(r)
+    return found
+
+
+def ungraded_message(pending: dict[tuple[str, str], list[Row]], out: Path) -> str:
+    """Whose written answers are left to grade, in one line (the first few named)."""
+    named = [f"{r.student_id}/{r.assignment}/{r.notebook} ({r.to_grade:g} points)"
+             for key in sorted(pending) for r in pending[key]]
+    more = f" and {len(named) - 5} more" if len(named) > 5 else ""
+    return (f"written answers left to grade in {len(named)} notebook{'s' if len(named) != 1 else ''}: "
+            f"{', '.join(named[:5])}{more} (grade them with `python -m grader formgrader {out}`)")
 
 
 def _float(text: str) -> float:
@@ -123,11 +147,13 @@ def canvas_columns(gradebook: Roster, assignments: list[str], mapping: dict[str,
     return chosen
 
 
-def canvas_table(gradebook: Roster, found: dict[tuple[str, str], Total], columns: dict[str, str]) -> list[list[str]]:
-    """Canvas's import CSV as rows: header, the Points Possible row, one row per gradebook student."""
+def canvas_table(gradebook: Roster, found: dict[tuple[str, str], Total], columns: dict[str, str],
+                 every: dict[tuple[str, str], Total] | None = None) -> list[list[str]]:
+    """Canvas's import CSV as rows: header, the Points Possible row (from `every` total, those left blank
+    included), one row per gradebook student."""
     identity = [c for c in gradebook.columns if c in CANVAS_IDENTITY]
     header = identity + list(columns.values())
-    points = [f"{most(found, assignment):.2f}" for assignment in columns]
+    points = [f"{most(every or found, assignment):.2f}" for assignment in columns]
     table = [header, [f"    {POINTS_POSSIBLE}"] + [""] * (len(identity) - 1) + points]
     for s in gradebook.students:
         cells = [s.row.get(c, "") for c in identity]
@@ -297,14 +323,17 @@ def details_path(target: Path) -> Path:
 def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mapping: dict[str, str] | None = None,
            assignments: list[str] | None = None, policy: Policy | None = None, due: datetime | None = None,
            extensions: dict[str, datetime] | None = None, feedback: Path | None = None,
-           id_column: str | None = None, tz=None, points: str | None = None) -> Exported:
+           id_column: str | None = None, tz=None, points: str | None = None, ungraded: str = "refuse") -> Exported:
     """Write OUT's grades as `fmt` to `to` (see the module's docstring), after recording the export's
     choices in OUT/policy.json and bringing grades.csv and the feedback pages up to date with them.
 
     `policy` (None: the one recorded for each assignment, if any; kind `none`: remove it) with `due` and
-    `extensions`; `points` (`scale` or `as_graded`) when the LMS's points possible differ from the grader's."""
+    `extensions`; `points` (`scale` or `as_graded`) when the LMS's points possible differ from the grader's;
+    `ungraded` (`refuse` or `blank`) while written answers are left to grade."""
     if fmt not in FORMATS:
         raise LmsError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
+    if ungraded not in UNGRADED:
+        raise LmsError(f"--ungraded {ungraded}: expected one of {', '.join(UNGRADED)}")
     if roster_path is None and fmt != "nbgrader":
         raise LmsError(f"--format {fmt} needs --roster: the {'gradebook export' if fmt == 'canvas' else 'grading worksheet'} "
                        f"downloaded from {fmt.capitalize()}")
@@ -335,6 +364,10 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
         result.warnings.append(f"--map {assignment}: skipped, no grades for it in {out} yet (graded: {', '.join(graded)})")
         del mapping[assignment]
     wanted = assignments or graded
+    pending = left_to_grade([r for r in grades.rows if r.assignment in wanted])
+    if pending and ungraded == "refuse":
+        raise LmsError(f"{ungraded_message(pending, out)}; or pass --ungraded blank to leave those students' "
+                       f"assignments blank in the file (the LMS keeps what it has); nothing was written")
     result.left_out = [a for a in layout.assignments() if a not in graded]
     if fmt == "canvas":
         result.columns = canvas_columns(roster, wanted, mapping)
@@ -352,9 +385,13 @@ def export(out: Path, fmt: str, to: Path, roster_path: Path | None = None, mappi
         policies.save(out, chosen)
         grades = graded_rows(out)
     result.pages = len(bring_up_to_date(out, grades))
-    found = {k: t for k, t in grades.totals.items() if k[1] in wanted}
+    every = {k: t for k, t in grades.totals.items() if k[1] in wanted}
+    pending = left_to_grade([r for r in grades.rows if r.assignment in wanted])
+    if pending:
+        result.warnings.append("left blank: " + ungraded_message(pending, out))
+    found = {k: t for k, t in every.items() if k not in pending}
     if fmt == "canvas":
-        table = canvas_table(roster, found, result.columns)
+        table = canvas_table(roster, found, result.columns, every)
     elif fmt == "moodle":
         table = moodle_table(roster, found, wanted[0])
     else:

@@ -1,11 +1,13 @@
-"""The class's grades: every row saved in OUT, with the instructor's overrides, what collect knew and the
-export choices (late policy, points) applied.
+"""The class's grades: every row saved in OUT, with the scores people gave written answers, the instructor's
+overrides, what collect knew and the export choices (late policy, points) applied.
 
-Built here, once each time they are needed, from the rows as graded (OUT/results): autograde and
-`refresh` write grades.csv, the report and each feedback page's grade from them, and `export` totals them
-for an LMS. Nothing reads grades.csv back to build on it, so an override is applied to a graded score
-exactly once, and an edit of OUT/overrides.csv or of the late policy after grading reaches grades.csv,
-the pages and the LMS alike the next time they are built.
+Built here, once each time they are needed, from the rows as graded (OUT/results): first the manual scores
+(read back from formgrader into OUT/manual_grades.csv, grader/manual/), then OUT/overrides.csv, the collect
+manifest and the policies. autograde and `refresh` write grades.csv, the report and each feedback page's grade
+(and its written answers' points and comments) from them, and `export` totals them for an LMS. Nothing reads
+grades.csv back to build on it, so an override is applied to a graded score exactly once, and an edit of
+OUT/overrides.csv, of the late policy or a grade given in formgrader after grading reaches grades.csv, the pages
+and the LMS alike the next time they are built.
 
 A late penalty is a percentage of the assignment's score (after overrides); each notebook's row carries
 its own share of the points taken off, so that the rows of an assignment add up to what the LMS gets.
@@ -21,6 +23,9 @@ from grader import results
 from grader.lms import manifest, policy
 from grader.lms.late import lateness, percent_off
 from grader.lms.times import iso, parse_time
+from grader.manual.course import harvest
+from grader.manual.scores import apply_marks
+from grader.manual.store import read_marks
 from grader.overrides import apply_overrides, read_overrides, unmatched_overrides
 from grader.results import Row
 
@@ -140,17 +145,21 @@ def grade_rows(rows: list[Row], collected: manifest.Collected, policies: dict[st
 
 
 def class_grades(out: Path, collected: manifest.Collected | None = None) -> Grades:
-    """The rows saved under OUT with OUT/overrides.csv applied, annotated from OUT's collect manifest
-    (or `collected`), with the late policy and points chosen at export (OUT/policy.json)."""
+    """The rows saved under OUT with the manual scores (what formgrader's gradebook holds read back first) and
+    OUT/overrides.csv applied, annotated from OUT's collect manifest (or `collected`), with the late policy and
+    points chosen at export (OUT/policy.json)."""
     if collected is None:
         collected = manifest.read(out)
-    return grade_rows(results.load_all(out), collected, policy.load(out), read_overrides(out))
+    harvest(out)
+    rows = apply_marks(results.load_all(out), read_marks(out))
+    return grade_rows(rows, collected, policy.load(out), read_overrides(out))
 
 
 def bring_up_to_date(out: Path, grades: Grades) -> list[Path]:
-    """grades.csv, and the grade block of every feedback page, as `grades` say (each file written whole,
-    only when it changes; the rest of a page is never rendered again). The pages rewritten."""
-    from grader.pages.summary import refresh_grade
+    """grades.csv, and the grade block and written answers' blocks of every feedback page, as `grades` say (each
+    file written whole, only when it changes; the rest of a page is never rendered again). The pages rewritten."""
+    from grader.pages import written
+    from grader.pages.summary import anchor, refresh_grade
 
     results.write_csv(out, grades.rows)
     changed = []
@@ -160,6 +169,8 @@ def bring_up_to_date(out: Path, grades: Grades) -> list[Path]:
             continue
         page = path.read_text(encoding="utf-8")
         new = refresh_grade(page, row)
+        if row.written:
+            new = written.refresh(page if new is None else new, row, anchor)
         if new is not None and new != page:
             results.write_whole(path, new)
             changed.append(path)

@@ -20,7 +20,9 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat.v4 import new_output
 from traitlets import Bool, Float, List, Unicode
 
+from grader.course.cells import is_written
 from grader.course.hidden import readable, scrub
+from grader.pages import written
 from grader.pages.safepage import CUT_TEXT, LATE_TEXT, PageBudget, clean, put_math, safe, take_math
 from grader.pages.summary import STUDENT_BLOCK, failure_kind, not_run_words
 from grader.results import Row
@@ -31,7 +33,8 @@ BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
 
 
 class ScrubHidden(Preprocessor):
-    """Remove hidden-test source and anything that could repeat it from a graded notebook."""
+    """Remove hidden-test source and anything that could repeat it from a graded notebook; show written answers as
+    the text the student typed."""
 
     enabled = True
     lines = List(Unicode(), help="Secret lines to remove from every output").tag(config=True)
@@ -41,6 +44,8 @@ class ScrubHidden(Preprocessor):
                                "controls)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
+        if is_written(cell):  # the student's prose, shown as they typed it
+            cell.source = written.as_text(cell.source)
         if cell.cell_type != "code":
             return cell, resources
         secrets = frozenset(self.lines)
@@ -252,14 +257,15 @@ def feedback_page(page: str, row: Row, graded=None, secrets: frozenset[str] = fr
                   withhold: bool = False) -> str:
     """nbgrader's feedback page (as FeedbackExporter built it: clean, bounded, fitting its window), opened by the summary of the `graded` notebook
     (summary.py: per exercise, every test with its verdict and message) or, without it, by the notice."""
-    from grader.pages.summary import summarised
+    from grader.pages.summary import anchor, summarised
 
+    page = written.defuse(page)
     at = page.find(">", page.find("<body")) + 1 if "<body" in page else 0
     page = page[:at] + ("" if graded is not None else banner(row)) + page[at:]
     page = page.replace("<img src=", '<img alt="a figure the notebook drew" src=')
     if graded is not None:
         page = summarised(page, graded, row, secrets, status(row.status).student, withhold)
-    return page
+    return written.mark(page, row, anchor)
 
 
 def notice_page(title: str, row: Row) -> str:

@@ -33,7 +33,8 @@ import nbformat
 
 from grader.course.cells import description, grade_id, is_solution
 from grader.course.hidden import readable, scrub
-from grader.results import CellResult
+from grader.pages import written as written_answers
+from grader.results import CellResult, WrittenAnswer
 
 MESSAGE_CHARS = 300  # a longer error message is cut: the full traceback is in the cell below
 ROW_MESSAGE_CHARS = 4000  # of a failure's message kept in the row, for the instructor
@@ -218,10 +219,10 @@ def _points(x: float) -> str:
 
 
 def standing(row) -> list[str]:
-    """The row's grade in sentences, first `Score: final / max`; then, when the grade is not simply the
-    autograder's, the score as graded, the override and its reason, the late penalty with its rule and
-    days, the LMS's points. `row` is a results.Row as the class's grades build it (lms/grades.py)."""
-    lines = [f"Score: {_points(row.final_score)} / {_points(row.max_score)}"]
+    """The row's grade in sentences, first `Score: final / max` (with the points of written answers still to
+    grade); then, when the grade is not simply the autograder's, the score as graded, the override and its
+    reason, the late penalty with its rule and days, the LMS's points. `row` is a results.Row as the class's grades build it (lms/grades.py)."""
+    lines = [f"Score: {written_answers.total(row.final_score, row.max_score, row.to_grade)}"]
     scaled = row.lms_points is not None and bool(row.assignment_max)
     if row.override or row.late_note or scaled:
         lines.append(f"Autograded: {_points(row.graded_score)} / {_points(row.max_score)}.")
@@ -267,12 +268,13 @@ def refresh_grade(page: str, row) -> str | None:
 
 def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str, detail: str,
                  score: float, max_score: float, secrets: frozenset[str], status_words: str = "",
-                 withhold: bool = False, grade: str = "") -> str:
+                 withhold: bool = False, grade: str = "", written: list[WrittenAnswer] = ()) -> str:
     """The summary as an HTML fragment (its own styles included), for the top of the feedback page.
 
     `status_words` is the student's wording of a status that is not `graded`; `withhold` (cheating
     detected) shows no messages and counts no points; `grade` is the grade block (`grade_block`) that
-    opens it, else a plain score line.
+    opens it, else a plain score line. `written` answers get a section of their own, in a block that a
+    person's grading rewrites (pages/written.py).
     """
     esc = html.escape
     solution_ids = {grade_id(c) for c in nb.cells if is_solution(c) and grade_id(c)}
@@ -308,6 +310,8 @@ def summary_html(nb: nbformat.NotebookNode, cells: list[CellResult], status: str
                          f'<a href="#{quote(anchor(t.grade_id))}">{esc(t.description)}</a> '
                          f'<span class="gid">{esc(t.grade_id)}</span>{message}</li>')
         parts.append("</ul>")
+    if written:
+        parts.append(written_answers.block("written", written_answers.summary_section(written, anchor)))
     parts.append("</section>")
     return "".join(parts)
 
@@ -350,5 +354,5 @@ def summarised(page: str, nb: nbformat.NotebookNode, row, secrets: frozenset[str
                withhold: bool = False) -> str:
     """nbgrader's feedback `page` for `row` (a results.Row), opened by its summary: what the grader calls."""
     fragment = summary_html(nb, row.cells, row.status, row.detail, row.score, row.max_score, secrets,
-                            status_words, withhold, grade_block(row))
+                            status_words, withhold, grade_block(row), row.written)
     return insert_summary(page, fragment, cell_ids(nb))

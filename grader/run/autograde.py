@@ -39,6 +39,7 @@ from grader.grading.task import Result, Submission, grade
 from grader.kernel import confine
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
+from grader.manual.course import build as build_course
 from grader.report import record, sections
 from grader.results import Row
 from grader.run.progress import Progress
@@ -139,7 +140,7 @@ def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all
         jobs = [Submission(REFERENCE_STUDENT, nb, nbformat.writes(answers.submission(nb)).encode()) for nb in missing]
         for result in grade_all(jobs):
             row = result.row
-            if row.score < row.max_score or not result.cell_seconds:
+            if row.score + row.to_grade < row.max_score or not result.cell_seconds:  # written answers: to grade
                 raise GraderError(f"the reference solution of {row.assignment}/{row.notebook} scored {row.score:g}/"
                                   f"{row.max_score:g} ({row.status}: {row.detail or 'no detail'}) when its cells were "
                                   f"timed; fix it, or grade with --timeout SECONDS")
@@ -216,7 +217,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
         mode, warning = resolve_mode(sandbox)
         local_workers = max(1, workers or os.cpu_count() or 1)
-        layout.private_folder(out)  # OUT holds graded work, tracebacks, rosters: its owner's alone
+        layout.private_folder(out)  # OUT holds graded work, tracebacks, rosters, every hidden test: its owner's alone
         course = prepared_course(notebooks)
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
@@ -237,7 +238,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
 
         def done(result: Result) -> None:
             row = result.row
-            results.save(out, row, result.feedback)
+            results.save(out, row, result.feedback, result.graded or None)
             written.add((row.student_id, row.assignment, row.notebook))
             progress.advance(f"{row.student_id}/{row.assignment}/{row.notebook}: {row.status} {row.score:g}/{row.max_score:g}")
 
@@ -250,5 +251,6 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     results.remove_stale(out, written, assignments, student)
     results.save_unplaced(out, unplaced, assignments, student)
     manifest.keep_in(out, laid_out, assignments, student)
+    build_course(out, course)  # OUT/course, for formgrader: the rows' scores, what people graded kept
     return write_class_outputs(out, submissions, settings, notebooks)
 
