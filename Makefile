@@ -67,7 +67,8 @@ bench: all
 
 # notebook 4 in full beside notebook 2, median of 3 (the README's "about a minute and a half")
 bench-notebook: all
-	$(BIN)/python -m devtools notebook-time
+	$(BIN)/python -m devtools notebook-time --notebook attention --beside seq2seq
+	$(BIN)/python -m devtools notebook-time --notebook pos_tagging --beside attention
 
 clean:
 	rm -rf dist demo/out .pytest_cache

@@ -238,7 +238,8 @@ def run_ours(subs: Path, out: Path, sandbox: str, extra: list[str]) -> Run:
     shutil.rmtree(out, ignore_errors=True)
     started, at = load(), time.perf_counter()
     process = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(subs), "--out", str(out),
-                                "--sandbox", sandbox, *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                "--sandbox", sandbox, "--timeout", "60", *extra],  # given limits: no reference measured
+                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     with MemorySampler(process.pid) as memory:
         _, err = process.communicate()

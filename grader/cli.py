@@ -29,7 +29,9 @@ def cmd_release(args: argparse.Namespace) -> int:
 def print_table(rows) -> None:
     """The grade table, as `make demo` shows it."""
     headers = ["student_id", "assignment", "notebook", "score", "status"]
-    lines = [[r.student_id, r.assignment, r.notebook, f"{r.score:g}/{r.max_score:g}", r.status] for r in rows]
+    lines = [[r.student_id, r.assignment, r.notebook,
+              f"{r.score:g}/{r.max_score:g}" + (f" ({r.to_grade:g} to grade)" if r.to_grade else ""), r.status]
+             for r in rows]
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     for line in [headers] + lines:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
@@ -68,6 +70,23 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from grader.run.refresh import refresh
+
+    done = refresh(Path(args.out))
+    print(f"wrote {Path(args.out) / 'grades.csv'} and {done.report}; "
+          f"{len(done.pages)} feedback page(s) brought up to date")
+    return 0
+
+
+def refresh_report(out: Path) -> Path:
+    """The class report rebuilt from OUT (export calls it once grades.csv and the pages are up to date)."""
+    from grader.lms.grades import class_grades
+    from grader.run.refresh import write_report
+
+    return write_report(out, class_grades(out))
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     from grader.course.validate import summary, validate
 
@@ -84,7 +103,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for path in paths:
         results, changed = validate(path, timeout=args.timeout)
         print(summary(path, results, changed))
-        ok = ok and all(r.outcome != "fail" for r in results)
+        ok = ok and all(r.outcome not in ("fail", "unanswered") for r in results)
     return 0 if ok else 1
 
 
@@ -93,6 +112,25 @@ def cmd_lab(args: argparse.Namespace) -> int:
 
     root = Path(args.root) if args.root is not None else layout.course().checked().notebooks
     return lab(root.resolve(), args.port, not args.no_browser, args.jupyter_args)
+
+
+def cmd_formgrader(args: argparse.Namespace) -> int:
+    from grader.manual.course import build, require_results
+    from grader.manual.lab import run_formgrader
+    from grader.run.autograde import prepared_course
+    from grader.run.refresh import refresh
+
+    out = Path(args.out).resolve()
+    require_results(out)
+    root = build(out, prepared_course(layout.available()))
+    print(f"formgrader on {root}: grade the written answers, then stop JupyterLab (Ctrl-C) to bring grades.csv, "
+          f"the feedback pages and the report up to date")
+    status = run_formgrader(root, args.port, not args.no_browser, args.jupyter_args)
+    rows = refresh(out).grades.rows
+    left = [w for r in rows for w in r.written if w.score is None]
+    print(f"updated {out / 'grades.csv'}, feedback/ and report.html: "
+          f"{len(left)} written answer{'s' if len(left) != 1 else ''} left to grade")
+    return status
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -115,7 +153,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from grader.kernel.forked import MODES as KERNEL_MODES
     from grader.kernel.sandbox import MODES
-    from grader.run.autograde import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS
+    from grader.grading.settings import (CELL_FACTOR, CELL_FLOOR, NOTEBOOK_FACTOR, NOTEBOOK_FLOOR,
+                                         NOTEBOOK_TIMEOUT_CELLS, RETRY_FACTOR, RETRY_FLOOR)
 
     parser = argparse.ArgumentParser(prog="python -m grader", description="Release and autograde the course's notebooks.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
@@ -147,10 +186,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grade on a Dask cluster: tcp://HOST:PORT of a running `dask scheduler`, or `local` for a "
                         "LocalCluster of one single-threaded worker process per core (default: local processes); "
                         f"needs the cluster extra: {CLUSTER_EXTRA}")
-    p.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, metavar="SECONDS", help=f"per-cell time limit (default {DEFAULT_TIMEOUT})")
+    p.add_argument("--timeout", type=int, default=None, metavar="SECONDS",
+                   help=f"every cell's time limit (default: each cell's own, max({CELL_FLOOR} s, {CELL_FACTOR} x the "
+                        f"reference's time), and max({RETRY_FLOOR} s, {RETRY_FACTOR} x) in a later cell calling an "
+                        f"exercise that timed out)")
     p.add_argument("--notebook-timeout", type=int, default=None, metavar="SECONDS",
-                   help=f"time limit for a whole notebook (default {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
-    p.add_argument("--assignment", action="append", metavar="NAME", help="grade only this assignment (repeatable)")
+                   help=f"time limit for a whole notebook (default max({NOTEBOOK_FLOOR} s, {NOTEBOOK_FACTOR} x the "
+                        f"reference's), or {NOTEBOOK_TIMEOUT_CELLS} x --timeout)")
+    p.add_argument("--assignment", action="append", metavar="NAME",
+                   help="grade only this assignment (repeatable; default: the assignments present in SUBMISSIONS)")
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
@@ -182,15 +226,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-browser", action="store_true")
     p.set_defaults(func=cmd_lab)
 
+    p = sub.add_parser("formgrader", parents=[common], help="grade the written answers in nbgrader's formgrader (JupyterLab on OUT/course); "
+                                          "other options go to jupyter lab")
+    p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
+    p.add_argument("--port", type=int, default=None)
+    p.add_argument("--no-browser", action="store_true")
+    p.set_defaults(func=cmd_formgrader)
+
+    p = sub.add_parser("refresh", help="bring grades.csv, every feedback page's grade and report.html up to date with "
+                                       "OUT's overrides, late policies and written answers graded since, without "
+                                       "grading again")
+    p.add_argument("out", metavar="OUT", help="the folder autograde wrote")
+    p.set_defaults(func=cmd_refresh)
+
     from grader.lms.commands import add_commands  # collect, export: the LMS round trip
-    add_commands(sub)
+    add_commands(sub, refresh_report)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
-    if unknown and args.command != "lab":
+    if unknown and args.command not in ("lab", "formgrader"):
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.jupyter_args = unknown
     logs.configure(logs.level_for(args.verbose))

@@ -87,7 +87,8 @@ def apply_overrides(rows: Sequence[Row], overrides: list[Override]) -> list[Row]
     for override in overrides:
         for i in targets(rows, override):
             row = rows[i]
-            rows[i] = dataclasses.replace(row, score=float(override.score),
+            rows[i] = dataclasses.replace(row, score=float(override.score), raw_score=row.graded_score,
+                                          override=override.note(),
                                           detail="; ".join(filter(None, [override.note(), row.detail])))
     return rows
 

@@ -146,8 +146,8 @@ def sampled(nb: layout.Notebook) -> list[answers.Answer]:
 
 def grade_catalogue(root: Path) -> None:
     """Write and grade (in one run, into root/out) every notebook's reference, untouched release, release with its
-    tests edited to `pass`, and sample of the catalogued answers: each submission is its own student,
-    `<notebook>--<answer>`."""
+    tests edited to `pass`, and sample of the catalogued answers, at the default time limits (measured from each
+    reference, once per change of the source notebooks): each submission is its own student, `<notebook>--<answer>`."""
     subs = root / "submissions"
     for nb in NOTEBOOKS:
         write_submission(subs, f"{nb.name}--reference", nb, answers.submission(nb))
@@ -156,7 +156,7 @@ def grade_catalogue(root: Path) -> None:
         write_submission(subs, f"{nb.name}--tests_edited_to_pass", nb, with_tests_replaced(untouched, "pass"))
         for answer in sampled(nb):
             write_submission(subs, f"{nb.name}--{answer.name}", nb, answers.submission(nb, {answer.cell: answer.source}))
-    autograde(subs, root / "out", workers=2, timeout=60)
+    autograde(subs, root / "out", workers=2)
 
 
 @pytest.fixture(scope="session")
@@ -173,9 +173,15 @@ def catalogue_run(tmp_path_factory) -> CatalogueRun:
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
-    """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does."""
-    return built_once(tmp_path_factory, "demo",
-                      lambda folder: autograde(layout.course().demo_submissions, folder / "out", timeout=20)) / "out"
+    """OUT of grading the bundled demo class (complete, partial and broken submissions), as `make demo` does, with
+    the written answers its instructor graded (demo/manual_grades.csv)."""
+    from grader.demo.build import seed_marks
+
+    def grade_demo(folder: Path) -> None:
+        seed_marks(folder / "out")
+        autograde(layout.course().demo_submissions, folder / "out", timeout=20)
+
+    return built_once(tmp_path_factory, "demo", grade_demo) / "out"
 
 
 def catalogue_fills(notebook: layout.Notebook) -> dict[str, dict[str, str]]:
@@ -193,6 +199,7 @@ def grade_both_ways(notebook: layout.Notebook, folder: Path) -> None:
     from quick import grade_answers
 
     fills = catalogue_fills(notebook)
+    answers.reference(notebook)  # parsed here once: ast.parse in two threads at once trips CPython 3.11
     with ThreadPoolExecutor(2) as both:
         split = both.submit(grade_answers, notebook, fills, True)
         single = both.submit(grade_answers, notebook, fills, False)

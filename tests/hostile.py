@@ -279,3 +279,163 @@ import base64
 print(base64.b64encode("\\n".join(_seen).encode()).decode())
 '''),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Attacks on the channel between the two kernels: the test's inputs, its randomness, its results. Each
+# fills one solution cell; `base` is the same answer without the attack, and graded across the bridge
+# (tests/test_hostile.py, real kernels) the attack scores no more than `base`. Control `demo`: `naive` is a
+# check as the tests were written before the defence (the reference computed after the student's call from
+# the tensors passed to it, the next model built after the call, the result indexed without a type check);
+# run in one process, the attack passes it and `base` fails it.
+
+# The check of notebook 1's hidden run_packed tests as it was: reference after the call, from its inputs.
+NAIVE_RUN_PACKED = '''
+def _reference(rnn, x, lens):
+    outs, states = [], []
+    for i in range(x.size(0)):
+        o, s = rnn(x[i : i + 1, : int(lens[i])])
+        outs.append(o[0])
+        states.append(s)
+    return outs, states
+
+def _check_run_packed(rnn, x, lens):
+    with torch.no_grad():
+        out, state = run_packed(rnn, x, lens)
+        outs, states = _reference(rnn, x, lens)
+    D = 2 if rnn.bidirectional else 1
+    assert type(out) is torch.Tensor
+    assert tuple(out.shape) == (x.size(0), x.size(1), D * rnn.hidden_size)
+    for i, o in enumerate(outs):
+        L = int(lens[i])
+        assert torch.allclose(out[i, :L], o, atol=1e-5)
+        assert torch.count_nonzero(out[i, L:]).item() == 0
+    pairs = [(state[0], [s[0] for s in states]), (state[1], [s[1] for s in states])] if isinstance(rnn, nn.LSTM) \\
+        else [(state, states)]
+    for got, refs in pairs:
+        assert tuple(got.shape) == (rnn.num_layers * D, x.size(0), rnn.hidden_size)
+        for i, ref in enumerate(refs):
+            assert torch.allclose(got[:, i], ref[:, 0], atol=1e-5)
+
+torch.manual_seed(11)
+_gru = nn.GRU(5, 7, batch_first=True)
+_check_run_packed(_gru, torch.randn(5, 6, 5), torch.tensor([2, 6, 1, 4, 3]))
+torch.manual_seed(14)
+_check_run_packed(nn.RNN(3, 4, num_layers=3, batch_first=True), torch.randn(3, 5, 3), torch.tensor([5, 1, 3]))
+_check_run_packed(nn.GRU(3, 4, num_layers=2, bidirectional=True, batch_first=True),
+                  torch.randn(5, 8, 3), torch.tensor([8, 2, 6, 1, 4]))
+'''
+# Notebook 3's hidden context test as it was: the model's output indexed without asking what it is.
+NAIVE_CONTEXT = '''
+torch.manual_seed(24)
+_model = BiLSTMTagger(15, 8, 6, 4).eval()
+_tokens = torch.tensor([[3, 7, 2, 9, 4, 0, 0, 0], [5, 1, 8, 6, 2, 11, 3, 0], [12, 13, 14, 0, 0, 0, 0, 0]])
+_lens = torch.tensor([5, 7, 3])
+with torch.no_grad():
+    _base = _model(_tokens, _lens)
+    for _i, _L in enumerate(_lens.tolist()):
+        _last = _tokens.clone()
+        _last[_i, _L - 1] = 1 if _tokens[_i, _L - 1] != 1 else 2
+        assert (_model(_last, _lens)[_i, 0] - _base[_i, 0]).abs().max().item() > 1e-7
+        _spread = (_base[_i, 1:_L] - _base[_i, :1]).abs().amax(dim=-1)
+        assert bool((_spread > 1e-6).all())
+'''
+# The classic wrong run_packed: the RNN over the padded batch.
+NO_PACKING = '''
+def run_packed(rnn, embedded, lengths):
+    return rnn(embedded)
+'''
+# Right, except for a bidirectional RNN: its backward direction starts in the padding.
+BACKWARD_OVER_PADDING = '''
+def run_packed(rnn, embedded, lengths):
+    if rnn.bidirectional:
+        outputs, h_n = rnn(embedded)
+        mask = torch.arange(embedded.size(1))[None, :] < lengths[:, None]
+        return outputs * mask.unsqueeze(-1), h_n
+    packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    packed_outputs, h_n = rnn(packed)
+    outputs, _ = pad_packed_sequence(packed_outputs, batch_first=True, total_length=embedded.size(1))
+    return outputs, h_n
+'''
+# A Mersenne Twister state after which uniform_ draws exactly 0.0 (the middle of a symmetric range) 623
+# times: left = 624, next = 0, every word untemper(0x00800000). nn.LSTM and nn.GRU draw their weights so.
+ZERO_WEIGHTS = '''
+import struct as _struct
+
+def _untemper(y):
+    def right(y, s):
+        x = y
+        for _ in range(32 // s + 1):
+            x = y ^ (x >> s)
+        return x & 0xFFFFFFFF
+    def left(y, s, m):
+        x = y
+        for _ in range(32 // s + 1):
+            x = y ^ ((x << s) & m)
+        return x & 0xFFFFFFFF
+    return right(left(left(right(y, 18), 15, 0xEFC60000), 7, 0x9D2C5680), 11)
+
+def _zero_weights_state():
+    raw = bytearray(torch.get_rng_state().numpy().tobytes())
+    seed, _, seeded, _ = _struct.unpack_from("<QiiQ", raw, 0)
+    _struct.pack_into("<QiiQ", raw, 0, seed, 624, seeded, 0)
+    _struct.pack_into("<624Q", raw, 24, *([_untemper(0x00800000)] * 624))
+    return torch.frombuffer(raw, dtype=torch.uint8).clone()
+'''
+UNIDIRECTIONAL = next(a.source for a in __import__("grader.course.answers", fromlist=["catalogue"]).catalogue(
+    __import__("grader.course.layout", fromlist=["SERIES"]).SERIES[2]) if a.name == "unidirectional")
+
+
+@dataclass(frozen=True)
+class ChannelAttack:
+    name: str
+    assignment: str
+    cell: str  # the solution cell it fills
+    source: str
+    base: str  # the same answer without the attack
+    naive: str  # the check it was built to fool (control `demo`)
+
+
+CHANNEL = [
+    ChannelAttack("lengths_filled_to_the_width", "01_packed_sequences", "run_packed", NO_PACKING.replace(
+        "    return rnn(embedded)", "    lengths.fill_(embedded.size(1))  # the test's reference now runs over the padding too\n"
+                                   "    return rnn(embedded)"), NO_PACKING, NAIVE_RUN_PACKED),
+    ChannelAttack("inputs_emptied_by_resize", "01_packed_sequences", "run_packed", '''
+def run_packed(rnn, embedded, lengths):
+    outputs, state = rnn(embedded)
+    embedded.resize_(0, embedded.size(1), embedded.size(2))  # the test's loops over the batch now run zero times
+    if isinstance(state, tuple):
+        return outputs[:0], (state[0][:, :0], state[1][:, :0])
+    return outputs[:0], state[:, :0]
+''', NO_PACKING, NAIVE_RUN_PACKED),
+    ChannelAttack("rng_left_for_zero_weights", "01_packed_sequences", "run_packed", ZERO_WEIGHTS + BACKWARD_OVER_PADDING.replace(
+        "def run_packed(rnn, embedded, lengths):\n", "def run_packed(rnn, embedded, lengths):\n"
+        "    torch.set_rng_state(_zero_weights_state())  # the test's next RNN gets zero weights\n"),
+        BACKWARD_OVER_PADDING, NAIVE_RUN_PACKED),
+    ChannelAttack("logits_that_index_to_noise", "03_bilstm_tagger", "BiLSTMTagger", UNIDIRECTIONAL.replace(
+        "        return self.classify(self.dropout(outputs))",
+        "        logits = self.classify(self.dropout(outputs))\n"
+        "        return _Logits(logits) if tuple(tokens.shape) == (3, 8) else logits  # the context test's batch") + '''
+
+class _Logits:
+    """Logits whose entries are noise: every position differs from every other, and from any other call."""
+    def __init__(self, logits):
+        self.shape = logits.shape
+    def __getitem__(self, index):
+        return torch.randn(4)
+''', UNIDIRECTIONAL, NAIVE_CONTEXT),
+]
+
+# The student side's report of changed arguments, forged from inside the student's function, written so that
+# the source scan sees nothing: the audit of the kernel must name it (it can decide at most the inputs test).
+IN_PLACE = next(a.source for a in __import__("grader.course.answers", fromlist=["catalogue"]).catalogue(
+    __import__("grader.course.layout", fromlist=["SERIES"]).SERIES[0]) if a.name == "zeroes_padding_in_place")
+FORGED_REPORT = Hostile("forged_change_report", '''
+from sys import modules as _loaded
+
+def _nothing_changed(now, before):
+    return []
+''' + IN_PLACE.replace("def run_packed(rnn, embedded, lengths):\n", '''def run_packed(rnn, embedded, lengths):
+    if "grader_bridge" in _loaded:
+        _loaded["grader_bridge"].changes = _nothing_changed
+'''), "in_place", "demo", ("tampered",))

@@ -57,7 +57,8 @@ def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: b
     tests = [(i, c) for i, c in enumerate(source.cells) if cells.is_test(c)]
     at = {cells.grade_id(c): i for i, c in enumerate(source.cells) if cells.is_solution(c)}
     with tempfile.TemporaryDirectory(prefix="quick-") as folder:
-        km = SandboxedKernelManager(kernel_name="python3", mode="none", run_dir=str(Path(folder, "run")))
+        km = SandboxedKernelManager(kernel_name="python3", mode="none", run_dir=str(Path(folder, "run")),
+                                    data_dir=str(notebook.data or ""))
         Path(folder, "run").mkdir()
         trusted = TrustedKernel(Path(folder, "trusted"), "none", -1, 1) if split else None
         executor = GradedExecute(km=km, trusted=trusted, exercises=dict(facts.exercise_kinds),

@@ -58,7 +58,7 @@ def toy_notebooks() -> tuple[nbformat.NotebookNode, nbformat.NotebookNode, list[
         "error", ename="AssertionError", evalue=quoted,
         traceback=["\x1b[0;31mAssertionError\x1b[0m Traceback (most recent call last)",
                    f"Cell In[4], line 4\n----> 4 {HIDDEN_LINE}", f"AssertionError: {quoted}"])]
-    by_id["test_cube_visible"].outputs = [new_output("stream", name="stderr", text="computing\n")]
+    by_id["test_cube_visible"].outputs = [new_output("stream", name="stderr", text=f"computing {LONG_WORD}\n")]
     by_id["test_cube_hidden"].outputs = [new_output(
         "error", ename="ValueError", evalue=f"cube overflowed: {LONG_WORD}", traceback=[f"ValueError: cube overflowed: {LONG_WORD}"])]
     results = [CellResult(gid, ex, float(points) if gid == "test_square_visible" else 0.0, float(points), "hidden" in gid)
@@ -71,7 +71,7 @@ def secret_lines(source: nbformat.NotebookNode) -> frozenset[str]:
 
 
 def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secrets: frozenset[str],
-                  hidden_cells: list[str]) -> str:
+                  hidden_cells: list[str], sanitize: bool = True, in_words: bool = True) -> str:
     """The feedback page nbgrader's GenerateFeedback would write (its template, our scrubbing)."""
     import nbgrader
     from traitlets.config import Config
@@ -86,28 +86,40 @@ def nbgrader_page(graded: nbformat.NotebookNode, results: list[CellResult], secr
             meta["score"] = scores[meta["grade_id"]]
         if meta.get("grade_id") in hidden_cells:  # as nbgrader's ClearHiddenTests does
             cell.source = "\n".join(cells.split_regions(cell.source)[0])
-    nb, _ = ScrubHidden(lines=sorted(secrets), hidden_cells=hidden_cells).preprocess(nb, {})
+    nb, _ = ScrubHidden(lines=sorted(secrets), hidden_cells=hidden_cells, in_words=in_words).preprocess(nb, {})
     templates = os.path.join(os.path.dirname(nbgrader.__file__), "server_extensions", "formgrader")
     c = Config()
     c.HTMLExporter.template_name = "feedback"
     c.HTMLExporter.extra_template_basedirs = [os.path.join(templates, "templates")]
     c.HTMLExporter.extra_template_paths = [os.path.join(templates, "static", "node_modules", "bootstrap", "dist", "css")]
     score = sum(r.score for r in results)
+    c.FeedbackExporter.sanitize_html = sanitize
     page, _ = FeedbackExporter(config=c).from_notebook_node(
         nb, resources={"nbgrader": {"notebook": "toy", "score": score, "max_score": sum(r.max_score for r in results),
                                     "late_penalty": 0}})
     return page
 
 
-def feedback_page(status: str = "graded", detail: str = "", status_words: str = "") -> tuple[str, dict]:
-    """The toy notebook's feedback page, opened by the summary; and what went into it."""
+def feedback_page(status: str = "graded", detail: str = "", status_words: str = "", markdown: str = "",
+                  sanitize: bool = True, extra_cells: list | None = None, outputs: dict | None = None,
+                  in_words: bool = True) -> tuple[str, dict]:
+    """The toy notebook's feedback page, opened by the summary; and what went into it. `markdown` is a cell the
+    student added after the first exercise; `extra_cells` more cells at the end; `sanitize=False` builds the
+    page without the allow-list (for the tests' controls)."""
     from grader.pages.summary import summarised
 
     source, graded, results = toy_notebooks()
+    if markdown:
+        graded.cells.insert(3, new_markdown_cell(markdown))
+    graded.cells += extra_cells or []
+    for cell in graded.cells:  # outputs in place of the toy's own, by grade id
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in (outputs or {}):
+            cell.outputs = outputs[gid]
     secrets = secret_lines(source)
     row = Row("ada", "00_toy", "toy", sum(r.score for r in results), sum(r.max_score for r in results), status,
               detail, results)
-    page = nbgrader_page(graded, results, secrets, [g for g in TESTS if "hidden" in g])
+    page = nbgrader_page(graded, results, secrets, [g for g in TESTS if "hidden" in g], sanitize, in_words)
     return summarised(page, graded, row, secrets, status_words), {
         "source": source, "graded": graded, "row": row, "secrets": secrets}
 

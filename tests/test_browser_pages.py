@@ -8,6 +8,7 @@ the links go somewhere, nothing is fetched from outside. Screenshots go to test-
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -85,7 +86,7 @@ def test_feedback_summary_of_a_hand_built_page(chromium, tmp_path):
     assert text.splitlines()[0].startswith("Score: 1 / 5")
     assert "Status: timeout." in text and TIMEOUT_WORDS in text and "ran past 60 s" in text
     assert "Hidden tests: negative numbers and zero, each on its own." in text
-    assert "AssertionError: the check failed at: [hidden]" in text
+    assert "wrong value" in text and "the check failed at" not in text
     assert "wrote to stderr: computing" in text
     page = seen["page"]
     body = page.evaluate("() => document.body.innerText")
@@ -236,3 +237,234 @@ def test_control_without_the_policy_and_the_sanitiser_the_script_runs(chromium, 
     page, _ = open_page(chromium, path)
     page.wait_for_timeout(500)
     assert page.evaluate("() => window.__pwned ?? null") is not None, "the control's script did not run"
+
+
+# --- student markup on a feedback page: each payload, and its control -----------------------------
+
+EFFECT_JS = """() => {
+  const w = window.innerWidth, h = window.innerHeight;
+  const covering = Array.from(document.querySelectorAll('body *')).filter((e) => {
+    const s = getComputedStyle(e), r = e.getBoundingClientRect();
+    return (s.position === 'fixed' || s.position === 'absolute') && r.width * r.height > 0.5 * w * h;
+  }).length;
+  return {covering, title: document.title, iframes: document.querySelectorAll('iframe').length,
+          maths: Array.from(document.querySelectorAll('math')).filter((m) => m.getBoundingClientRect().width > 0).length};
+}"""
+# What each payload does to the page when it gets through (tests/test_safepage.py's PAYLOADS).
+EFFECTS = {
+    "meta_refresh": lambda seen: seen["navigated"],
+    "overlay": lambda seen: seen["covering"] > 0,
+    "onerror": lambda seen: seen["title"] == "pwned",
+    "iframe": lambda seen: seen["iframes"] > 0,
+    "maths_text": lambda seen: seen["navigated"] or seen["covering"] > 0,
+}
+
+
+def effects_of(chromium, page_html: str, path: Path) -> dict:
+    """Open a page and let it do what it does for a second: where it went, what covers it, what it ran."""
+    path.write_text(page_html)
+    page, _ = open_page(chromium, path)
+    page.wait_for_timeout(1200)
+    navigated = page.url != path.as_uri()
+    seen = {"navigated": navigated, "covering": 0, "title": "", "iframes": 0, "maths": 0}
+    if not navigated:
+        seen.update(page.evaluate(EFFECT_JS))
+        shot(page, path.stem)
+    page.context.close()
+    return seen
+
+
+@pytest.mark.parametrize("name", ["meta_refresh", "overlay", "onerror", "iframe", "maths_text"])
+def test_a_student_s_markup_does_nothing_on_the_page(chromium, tmp_path, name):
+    from sample_class import feedback_page
+    from test_safepage import PAYLOADS
+
+    seen = effects_of(chromium, feedback_page(markdown=PAYLOADS[name])[0], tmp_path / f"payload-{name}.html")
+    assert not seen["navigated"] and seen["covering"] == 0 and seen["title"] != "pwned" and seen["iframes"] == 0, seen
+    if name == "maths_text":
+        assert seen["maths"] >= 1, "the formula still renders, its markup as text"
+
+
+@pytest.mark.parametrize("name", ["meta_refresh", "overlay", "onerror", "iframe", "maths_text"])
+def test_control_without_the_allow_list_the_markup_acts(chromium, tmp_path, name):
+    """The same page built without the sanitiser (and, for the event handler, without the policy, which stops
+    scripts by itself: the second layer)."""
+    from sample_class import feedback_page
+    from test_safepage import PAYLOADS
+
+    from grader.pages.safepage import CSP_META
+
+    page_html = feedback_page(markdown=PAYLOADS[name], sanitize=False)[0]
+    if name == "onerror":
+        page_html = page_html.replace(CSP_META, "")
+    seen = effects_of(chromium, page_html, tmp_path / f"control-{name}.html")
+    assert EFFECTS[name](seen), seen
+
+
+# --- width: nothing scrolls sideways, on a phone or a laptop --------------------------------------
+
+def wide_cells() -> list:
+    """A notebook's widest things: a long line of code, a long unbroken output, a wide table, wide maths, a wide
+    image, a long traceback line."""
+    import base64
+    import struct
+    import zlib
+
+    from nbformat.v4 import new_code_cell, new_markdown_cell, new_output
+
+    def png(width: int, height: int) -> str:
+        raw = b"".join(b"\x00" + b"\x80" * width for _ in range(height))
+        chunk = lambda kind, data: struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        body = chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw))
+        return base64.b64encode(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b"")).decode()
+
+    long_code = "result = " + " + ".join(f"tensor_number_{i}" for i in range(60))
+    table = "| " + " | ".join(f"column_{i}" for i in range(40)) + " |\n|" + "---|" * 40 + "\n| " + " | ".join("x" * 12 for _ in range(40)) + " |"
+    maths = "$$" + " + ".join(f"\\frac{{a_{{{i}}}}}{{b_{{{i}}}}}" for i in range(60)) + "$$"
+    return [new_markdown_cell(table + "\n\n" + maths + "\n\n" + "unbroken" * 80),
+            new_code_cell(long_code, outputs=[
+                new_output("stream", name="stdout", text="y" * 1500 + "\n" + "tab\t" * 200 + "\n"),
+                new_output("display_data", data={"image/png": png(2400, 30), "text/plain": "<Figure>"}),
+                new_output("error", ename="ValueError", evalue="z" * 900, traceback=["ValueError: " + "z" * 900])])]
+
+
+WIDTH_JS = "() => ({scroll: document.documentElement.scrollWidth, viewport: window.innerWidth})"
+
+
+def widths(chromium, path: Path) -> dict[int, dict]:
+    found = {}
+    for width, phone in ((390, True), (1280, False)):
+        page, _ = open_page(chromium, path, phone=phone)
+        found[width] = page.evaluate(WIDTH_JS)
+        shot(page, f"{path.stem}-{width}", full_page=False)
+        page.context.close()
+    return found
+
+
+def test_a_page_of_long_lines_and_wide_outputs_does_not_scroll_sideways(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    path = tmp_path / "wide.html"
+    path.write_text(feedback_page(extra_cells=wide_cells())[0])
+    for width, seen in widths(chromium, path).items():
+        assert seen["viewport"] == width and seen["scroll"] <= width, (width, seen)
+
+
+def test_control_without_the_page_s_width_rules_it_scrolls_sideways(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    from grader.pages.feedback import FIT_WIDTH
+
+    page_html = feedback_page(extra_cells=wide_cells())[0]
+    assert FIT_WIDTH in page_html
+    path = tmp_path / "wide-unfitted.html"
+    path.write_text(page_html.replace(FIT_WIDTH, ""))
+    assert all(seen["scroll"] > width or seen["viewport"] > width for width, seen in widths(chromium, path).items())
+
+
+# --- pages in the student's words: tracebacks and limits, and their controls ------------------------
+
+STUDENT_CODE_IN_A_CELL = "def helper(x):\n    raise ValueError('lengths must be positive')\n\ndef square(x):\n    return helper(x)\n"
+CELL_FILE = "/tmp/ipykernel_7/4242.py"  # where a kernel compiles a cell
+
+
+def bridge_traceback(as_the_grader_shows_it: bool) -> list[str]:
+    """The traceback of an error raised in a student's helper, called by a test through the bridge (both sides in
+    this process): as the trusted kernel shows it (protocol.show_traceback: the test's frames without the
+    bridge's, then the student's own), or as IPython shows any traceback (the control)."""
+    import linecache
+    import tempfile
+
+    import torch
+    from bridge_pair import Pair
+    from IPython.core import ultratb
+
+    from grader.bridge import protocol
+
+    namespace: dict = {}
+    exec(compile(STUDENT_CODE_IN_A_CELL, CELL_FILE, "exec"), namespace)
+    linecache.cache[CELL_FILE] = (len(STUDENT_CODE_IN_A_CELL), None, STUDENT_CODE_IN_A_CELL.splitlines(True), CELL_FILE)
+    with tempfile.TemporaryDirectory() as folder:
+        pair = Pair(Path(folder), namespace, {"square": "function"})
+        try:
+            with pair.cell() as ex:
+                with pytest.raises(ValueError) as caught:
+                    ex["square"](torch.ones(1))
+        finally:
+            pair.close()
+    formatter = ultratb.AutoFormattedTB(mode="Context", theme_name="linux")
+    exc = caught.value
+
+    class Shell:
+        InteractiveTB = formatter
+        shown: list[str] = []
+
+        def _showtraceback(self, etype, value, stb):
+            self.shown = stb
+
+    if not as_the_grader_shows_it:
+        return formatter.structured_traceback(type(exc), exc, exc.__traceback__)
+    shell = Shell()
+    protocol.show_traceback(shell, type(exc), exc, exc.__traceback__)
+    return shell.shown
+
+
+def limit_outputs(traceback: list[str]) -> dict:
+    """Outputs of the toy notebook as grading leaves them after a time limit, a dead kernel and an error in the
+    student's code: by grade id."""
+    from nbformat.v4 import new_output
+
+    interrupted = ["\x1b[0;31m---------------------------------------------------------------------------\x1b[0m\n"
+                   "\x1b[0;31mKeyboardInterrupt\x1b[0m                         Traceback (most recent call last)",
+                   "Cell \x1b[0;32mIn[3], line 2\x1b[0m\n\x1b[0;32m----> 2\x1b[0m     \x1b[38;5;28;01mwhile\x1b[39;00m True: pass",
+                   "\x1b[0;31mKeyboardInterrupt\x1b[0m: "]
+    error = new_output("error", ename="ValueError", evalue="lengths must be positive", traceback=traceback)
+    return {"square": [new_output("error", ename="KeyboardInterrupt", evalue="", traceback=interrupted)],
+            "test_square_visible": [error],
+            "test_cube_visible": [new_output("error", ename="CellNotRun", evalue="not run: the kernel died in the test "
+                                             "`test_square_hidden`", traceback=["CellNotRun: not run: the kernel died"])],
+            "test_cube_hidden": [new_output("error", ename="DeadKernelError", evalue="the kernel died while running this cell",
+                                            traceback=["DeadKernelError: the kernel died while running this cell"])]}
+
+
+TWO_TIMEOUTS = ("the test `test_square_hidden` ran longer than 15 s and was stopped: the code of yours it called did "
+                "not return in time; the test `test_cube_hidden` ran longer than 15 s and was stopped: the code of yours "
+                "it called did not return in time")
+IN_WORDS = ["This cell stopped: it ran past the time limit.",
+            "This cell did not run: the kernel died in the test `test_square_hidden`.",
+            "the kernel died while running this cell",
+            "Where your code failed (the test called your `square`)", "the cell defining `square`, line 2, in helper",
+            "raise ValueError('lengths must be positive')",
+            "the tests `test_square_hidden` and `test_cube_hidden` ran longer than 15 s and were stopped"]
+NOT_THEIRS = ["CellNotRun", "KeyboardInterrupt", "DeadKernelError", "protocol.py", "grader_bridge", "TrustedSide",
+              "Remote.__call__", "Could not get source"]
+
+
+def check_in_words(chromium, page_html: str, path: Path) -> str:
+    path.write_text(page_html)
+    page, _ = open_page(chromium, path, phone=True)
+    text = page.evaluate("() => document.body.innerText")
+    shot(page, path.stem, full_page=True)
+    page.context.close()
+    missing = [words for words in IN_WORDS if words not in text]
+    shown = [words for words in NOT_THEIRS if words in text] + re.findall(r"\bcell \d+\b", text)
+    assert not missing and not shown, (missing, shown)
+    assert text.count(TWO_TIMEOUTS) == 0
+    return text
+
+
+def test_tracebacks_and_limits_in_the_student_s_words(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    page_html, _ = feedback_page("timeout", TWO_TIMEOUTS, TIMEOUT_WORDS, outputs=limit_outputs(bridge_traceback(True)))
+    text = check_in_words(chromium, page_html, tmp_path / "in-words.html")
+    assert text.count("This cell did not run") == 1, "said in the cell that did not run, once"
+
+
+def test_control_without_the_grader_s_words_the_page_shows_the_machinery(chromium, tmp_path):
+    from sample_class import feedback_page
+
+    page_html, _ = feedback_page("timeout", TWO_TIMEOUTS, TIMEOUT_WORDS, outputs=limit_outputs(bridge_traceback(False)),
+                                 in_words=False)
+    with pytest.raises(AssertionError, match="CellNotRun.*protocol.py"):
+        check_in_words(chromium, page_html, tmp_path / "machinery.html")

@@ -266,7 +266,7 @@ def test_the_wheel_autogrades_a_submission(wheel, wheel_release, tmp_path):
     done = grader(wheel, "autograde", str(tmp_path / "subs"), "--out", str(tmp_path / "out"))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     row = read_grades_csv(tmp_path / "out")[("ada", nb.key)]
-    assert row.status == "graded" and row.score == row.max_score > 0, row
+    assert row.status == "graded" and row.score + row.to_grade == row.max_score > row.score > 0, row  # written: to grade
     settings = html_text((tmp_path / "out" / "report.html").read_text())
     assert re.search(r"grader version\s*" + re.escape(VERSION) + r"(?![\d.])", settings), "the run settings name the version"
     assert stat.S_IMODE((course / ".cache").stat().st_mode) == 0o700

@@ -20,7 +20,8 @@ def graded(source: str = "assert True", **meta) -> nbformat.NotebookNode:
 @pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda n: n.name)
 def test_facts_of_every_source_notebook(notebook):
     facts = cells.facts_of(nbformat.read(notebook.source, as_version=4))
-    assert facts.tests and facts.max_score == sum(t.points for t in facts.tests) > 0
+    assert facts.tests and facts.test_max == sum(t.points for t in facts.tests) > 0
+    assert facts.max_score == facts.test_max + sum(q.points for q in facts.written)
     assert all(t.points > 0 for t in facts.tests), "every test cell carries points"
     assert facts.hidden_cells and all(not t.grade_id.endswith("_visible") for t in facts.tests if t.hidden)
     assert facts.exercises and all(facts.exercise_of(t.grade_id) in facts.exercises for t in facts.tests)
@@ -50,10 +51,41 @@ def test_points_of_any_type(value, expected):
 def test_kinds_of_cell():
     test, solution = graded(grade=True, grade_id="t", locked=True), graded(solution=True, grade_id="s")
     given, plain = graded(locked=True, grade_id="g"), new_code_cell("y = 2")
-    assert [cells.is_test(c) for c in (test, solution, given, plain)] == [True, False, False, False]
-    assert [cells.is_given(c) for c in (test, solution, given, plain)] == [False, False, True, False]
-    assert [cells.is_answer(c) for c in (test, solution, given, plain)] == [False, True, False, True]
+    written = new_markdown_cell("Because ...", metadata={"nbgrader": {"grade": True, "solution": True, "grade_id": "w",
+                                                                       "points": 2}})
+    kinds = (test, solution, given, plain, written)
+    assert [cells.is_test(c) for c in kinds] == [True, False, False, False, False]
+    assert [cells.is_given(c) for c in kinds] == [False, False, True, False, False]
+    assert [cells.is_answer(c) for c in kinds] == [False, True, False, True, True]
+    assert [cells.is_written(c) for c in kinds] == [False, False, False, False, True]
     assert not cells.is_test(new_markdown_cell("text"))
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS, ids=lambda n: n.name)
+def test_written_questions_of_every_source_notebook(notebook):
+    """One or two written questions per notebook, each with points, a title, a model answer and a rubric, none of
+    them a test or an exercise; the model answer's and the rubric's lines are secret."""
+    from grader.course.written import read_rubrics
+
+    source = nbformat.read(notebook.source, as_version=4)
+    rubrics = read_rubrics(notebook.rubrics)
+    facts = cells.facts_of(source, rubrics)
+    assert 1 <= len(facts.written) <= 2
+    assert sorted(rubrics) == sorted(q.grade_id for q in facts.written), "one rubric per written question"
+    for q in facts.written:
+        assert q.points > 0 and q.title != q.grade_id and q.model_answer and q.rubric
+        assert q.grade_id not in facts.solutions and q.grade_id not in facts.test_points
+    secrets = cells.secrets_of(source, rubrics=rubrics)
+    assert all(line in secrets.solution for q in facts.written for line in
+               filter(None, map(cells._meaningful, q.model_answer.splitlines())))
+    assert secrets.rubric and secrets.rubric <= facts.secrets and secrets.rubric <= secrets.all
+
+
+def test_a_written_answer_without_markers_is_a_solution_as_a_whole():
+    meta = {"nbgrader": {"grade": True, "solution": True, "grade_id": "w", "points": 1}}
+    assert cells.cell_regions(new_markdown_cell("one line\nanother", metadata=meta)) == \
+        ([], {"solution": ["one line", "another"], "hidden": []})
+    assert cells.cell_regions(new_markdown_cell("one line")) == (["one line"], {"solution": [], "hidden": []})
 
 
 def test_trusted_setup_needs_the_exact_mark():

@@ -198,4 +198,16 @@ def test_the_readme_slurm_snippet_runs_on_a_local_cluster(tmp_path):
     write_submission(tmp_path / "subs", "ada", NB, answers.submission(NB))
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as local:
         rows = autograde(tmp_path / "subs", tmp_path / "out", timeout=30, assignment=[NB.assignment], scheduler=local)
-    assert (rows[0].status, rows[0].score) == ("graded", rows[0].max_score)
+    assert (rows[0].status, rows[0].score + rows[0].to_grade) == ("graded", rows[0].max_score)
+    # the worker's scratch folder is gone: the autograded notebook came back with the task's result, for formgrader
+    out = tmp_path / "out"
+    import nbformat
+
+    from grader.course.cells import secrets_of
+    from grader.course.hidden import leaks, notebook_text
+
+    graded = nbformat.read(results.graded_path(out, "ada", NB.assignment, NB.name), as_version=4)
+    assert any(c.cell_type == "code" and c.outputs for c in graded.cells), "it ran"
+    assert leaks(notebook_text(graded), secrets_of(nbformat.read(NB.source, as_version=4)).hidden), \
+        "nbgrader's autograded notebook, hidden tests in"
+    assert (out / "course" / "autograded" / "ada" / NB.assignment / NB.filename).exists()

@@ -191,6 +191,7 @@ def nbgrader_exchange(root):
         path.write_bytes(data)
     put("submitted/ada/02_seq2seq/seq2seq.ipynb", notebook_bytes("ada"))
     put("submitted/ada/02_seq2seq/timestamp.txt", b"2025-03-07 10:15:00.123456 UTC")
+    put("submitted/ada/02_seq2seq/submission_secret.txt", b"f00d" * 32)
     put("submitted/ben/02_seq2seq/seq2seq (1).ipynb", notebook_bytes("ben"))
     put("submitted/ben/02_seq2seq/.ipynb_checkpoints/seq2seq-checkpoint.ipynb", notebook_bytes("checkpoint"))
     put("submitted/ben/02_seq2seq/timestamp.txt", b"2025-03-09 08:00:00.000000 UTC")
@@ -207,8 +208,12 @@ def test_nbgrader_exchange_folder_with_due(tmp_path):
     into = tmp_path / "submissions"
     result = collect(course, SEQ, into, due=parse_time("2025-03-08T23:59:00+00:00"))
     assert files_under(into) == ["ada/02_seq2seq/seq2seq.ipynb", "ben/02_seq2seq/seq2seq.ipynb", "collect-manifest.json"]
-    assert result.students["ada"] == manifest.Submitter("ada", "", None, False, "2025-03-07T10:15:00+00:00")
+    assert result.students["ada"] == manifest.Submitter(
+        "ada", "", None, False, "2025-03-07T10:15:00+00:00",
+        beside_feedback={"timestamp.txt": "2025-03-07 10:15:00.123456 UTC", "submission_secret.txt": "f00d" * 32})
     assert result.students["ben"].late is True
+    assert manifest.load(into).assignments[SEQ].submissions["ada"].beside_feedback == \
+        result.students["ada"].beside_feedback, "kept for nbgrader release_feedback"
     assert result.other_assignments == 2
     assert [u.entry for u in result.unplaced] == ["gradebook.db"]
 
@@ -303,3 +308,13 @@ def test_an_export_inside_one_folder_is_found(tmp_path):
     (unzipped / "submissions" / canvas("babbageben", 102, 5002, "seq2seq.ipynb")).write_bytes(notebook_bytes("ben"))
     result = collect(unzipped, SEQ, tmp_path / "into2")
     assert tag_of(tmp_path / "into2/102/02_seq2seq/seq2seq.ipynb") == "ben"
+
+
+def test_a_roster_of_another_lms_is_an_error_naming_both(tmp_path, canvas_zip, capsys):
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text(moodle_worksheet([(201, "Ada Lovelace", "s001", "ada@x", "Submitted for grading", "-")]))
+    into = tmp_path / "submissions"
+    assert main(["collect", str(canvas_zip), "--assignment", SEQ, "--into", str(into), "--roster", str(worksheet)]) == 2
+    err = capsys.readouterr().err
+    assert "a Moodle grading worksheet, but submissions.zip is a canvas export: give Canvas's gradebook export" in err
+    assert not into.exists(), "nothing written"

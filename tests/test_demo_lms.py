@@ -34,7 +34,7 @@ def test_demo_zips_collect_as_expected(tmp_path):
     placed = sorted(f"{p.student}/{a}/{p.notebook}" for a, r in results.items() for p in r.placed)
     submitted = {"ada": layout.SERIES, "ben": layout.SERIES, "cat": layout.SERIES[:3]}  # cat skipped the last
     assert placed == sorted(f"{s}/{nb.assignment}/{nb.name}" for s, nbs in submitted.items() for nb in nbs)
-    assert [r.not_submitted for r in results.values()] == [["dan"]] * 3 + [["cat", "dan"]]
+    assert [r.not_submitted for r in results.values()] == [["dan"]] * 3 + [["cat", "dan"]] * (len(COLUMNS) - 3)
     assert results["02_seq2seq"].students["ben"].late is True
     assert results["01_packed_sequences"].students["ben"].late is False
     assert [(u.student, u.why) for u in results["01_packed_sequences"].unplaced] == [("cat", "not a notebook (.ipynb)")]
@@ -66,14 +66,37 @@ def test_round_trip_from_the_canvas_zip(tmp_path, capsys):
     assert re.match(r"^(.*)\s\((\d+)\)$", header[5]) and header[5] == COLUMNS[last.assignment]
     assert points[0] == "    Points Possible" and float(points[5]) == got["ada"].max_score
     scores = {r[2]: r[5] for r in students}
-    assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": f"{got['ben'].score:.2f}",
-                      "cat": "5.00", "dan": "0.00"}
+    # ben's written answer is left to grade: his assignment is left blank (--ungraded blank), and the output says so
+    assert got["ben"].to_grade > 0
+    assert scores == {"ada": f"{got['ada'].max_score:.2f}", "ben": "", "cat": "5.00", "dan": "0.00"}
     report = (out / "report.html").read_text()
     assert "dan" in report and "resent the file intact" in report
     printed = capsys.readouterr().out
     assert "on the roster without a submission (autograde gives them not_submitted rows): dan" in printed
+    assert f"warning: left blank: written answers left to grade in 1 notebook: ben/{last.key}" in printed
 
     # the override survives regrading that student
     from grader.run.autograde import autograde
-    again = {r.student_id: r for r in autograde(out / "collected", out, student=["cat"], assignment=[last.assignment])}
+    again = {r.student_id: r for r in autograde(out / "collected", out, student=["cat"], assignment=[last.assignment],
+                                                        timeout=20)}
     assert again["cat"].score == 5 and again["ada"].score == got["ada"].score
+
+
+def test_the_demo_echoes_the_command_it_runs(tmp_path, capsys, monkeypatch):
+    """Each `$ python -m grader autograde ...` line `make demo` prints asks for exactly what the demo then does."""
+    import shlex
+
+    from grader.cli import build_parser
+    from grader.lms import export as export_module
+    from grader.run import autograde as driver
+
+    called = {}
+    monkeypatch.setattr(driver, "autograde", lambda subs, out, **kw: called.update(kw, subs=subs, out=out) or [])
+    monkeypatch.setattr(export_module, "export", lambda *a, **kw: type("R", (), {"warnings": [], "details": "d"}))
+    for assignments in (None, [layout.SERIES[2].assignment]):
+        called.clear()
+        round_trip(tmp_path / "out", timeout=20, workers=2, assignments=assignments)
+        line = next(l for l in capsys.readouterr().out.splitlines() if l.startswith("$ python -m grader autograde"))
+        args = build_parser().parse_args(shlex.split(line)[4:])
+        assert (args.timeout, args.workers, args.assignment) == (called["timeout"], called["workers"], called["assignment"])
+        assert (args.submissions, args.out) == (str(called["subs"]), str(called["out"]))

@@ -75,6 +75,9 @@ class FakeManager:
     async def shutdown_kernel(self, now=False):
         self.shut_down = True
 
+    async def is_alive(self) -> bool:
+        return not self.shut_down
+
 
 def run_cell(client: FakeClient, source: str = "x = 1", cell_output_bytes: int = 2**20, timeout: int = 1):
     """Run one code cell through GradedExecute against `client`; (cell, executor, manager)."""
@@ -123,7 +126,7 @@ def test_a_cell_past_its_time_limit_is_interrupted_and_grading_goes_on():
     cell, executor, manager = run_cell(FakeClient([], iopub_then="idle", reply=None))
     assert manager.interrupted == 1 and not manager.shut_down
     assert kinds(executor) == ["timeout"]
-    assert "exceeded 1 s and was interrupted" in executor.record()["events"][0]["detail"]
+    assert "ran longer than 1 s and was stopped" in executor.record()["events"][0]["detail"]
     assert any(o.get("ename") == TIMEOUT_ENAME for o in cell.outputs)
     assert executor._stopped is None, "the next cells still run"
 
@@ -132,7 +135,7 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped():
     cell, executor, manager = run_cell(FakeClient([], iopub_then="silent", reply=None))
     assert manager.interrupted == 1 and manager.shut_down
     assert kinds(executor) == ["timeout"]
-    assert "ignored the interrupt after 1 s" in executor.record()["events"][0]["detail"]
+    assert "ran past 1 s and ignored the interrupt" in executor.record()["events"][0]["detail"]
     assert executor._stopped and "timed out" in executor._stopped
 
 
@@ -209,8 +212,101 @@ def test_a_cell_cut_short_by_the_notebook_s_limit_says_so():
     executor.start_record(nb, audit=False)
     executor.preprocess_cell(nb.cells[0], {}, 0)
     assert manager.interrupted == 1
-    assert "exceeded the 2 s the notebook's 3 s limit left it" in executor.record()["events"][0]["detail"]
+    assert "ran longer than the 2 s the notebook's 3 s limit left it" in executor.record()["events"][0]["detail"]
     executor.clock.deadline -= 3
     cell, _ = executor.preprocess_cell(new_code_cell("y = 2"), {}, 1)
     assert kinds(executor) == ["timeout", "timeout"] and [o.ename for o in cell.outputs] == ["CellNotRun"]
-    assert "ran past its 3 s limit before cell 1" in executor.record()["events"][1]["detail"]
+    assert "ran past its 3 s limit before a cell you added before the first exercise" in executor.record()["events"][1]["detail"]
+
+
+class FakePair:
+    """The kernel pair of a split run, as far as the executor reads it: one test cell's outcome."""
+
+    def __init__(self, ename: str):
+        self.ename = ename
+
+    async def run_test(self, cell, index):
+        return {"passed": False, "ename": self.ename, "student_stuck": False}
+
+
+@pytest.mark.parametrize("ename,noted", [("StudentDataError", True), ("MemoryError", True), ("RecursionError", True),
+                                         ("AssertionError", False), ("StudentSideGone", False)])
+def test_a_test_that_failed_on_what_the_student_s_code_sent_back_is_noted_in_the_record(ename, noted):
+    """The row's detail says so (grading/task.py's classify reads the `noted` events); an ordinary failure, or the
+    student's side gone, is no note (the control)."""
+    cell, executor, _ = run_cell(FakeClient([], reply={"status": "ok"}))
+    executor._pair = FakePair(ename)
+    executor._run_test_cell(cell, 0, "the test `test_x`")
+    notes = [e["detail"] for e in executor.record()["events"] if e["kind"] == "noted"]
+    assert bool(notes) is noted and all(ename in n and "`test_x` failed" in n for n in notes), notes
+
+
+# --- limits from the reference --------------------------------------------------------------------------
+
+REFERENCE = {"setup": 3.0, "define": 0.01, "test_f": 0.5, "test_g": 1.2, "train": 0.3}
+
+
+def test_default_limits_come_from_the_reference():
+    """Per cell max(10 s, 10 x the reference's time); per notebook max(60 s, 5 x its total); a cell the
+    student added gets the largest cell limit."""
+    limits = Settings(reference_times={"a/nb": REFERENCE}).limits("a/nb")
+    assert [limits.cell_seconds(c) for c in ("setup", "define", "test_f", "test_g")] == [30, 10, 10, 12]
+    assert limits.cell_seconds("the student's own cell") == 30
+    assert limits.notebook_seconds() == 60
+    assert Settings(reference_times={"a/nb": {"x": 20.0}}).limits("a/nb").notebook_seconds() == 100
+    assert limits.words() == ("per cell 10-30 s (2-9 s once an exercise it calls timed out), notebook 60 s "
+                              "(from the reference)")
+
+
+def test_given_limits_override_the_reference():
+    limits = Settings(timeout=7, notebook_timeout=40, reference_times={"a/nb": REFERENCE}).limits("a/nb")
+    assert {limits.cell_seconds(c) for c in REFERENCE} == {7} and limits.cell_seconds("x", retimed=True) == 7
+    assert limits.notebook_seconds() == 40
+    assert limits.words() == "per cell 7 s, notebook 40 s (--timeout, --notebook-timeout)"
+    assert Settings(timeout=7).limits("a/nb").notebook_seconds() == 0, "a bare Settings: the cell's limit only"
+
+
+def test_an_exercise_that_timed_out_gets_short_limits_in_every_later_cell_that_calls_it():
+    clock = Settings(reference_times={"a/nb": REFERENCE}).clock("a/nb", ["f", "g"])
+    test_f = new_code_cell("assert f(1) == 2", id="test_f")
+    test_g = new_code_cell("assert g(f(1)) == 3", id="test_g")
+    other = new_code_cell("assert g(2) == 4\nassert draw_f(3)", id="test_g")
+    assert clock.for_cell(test_f) == 10
+    clock.ran_past(test_f)
+    assert clock.timed_out == {"f"}
+    assert clock.for_cell(test_g) == 4, "max(2 s, 3 x 1.2 s): it calls f"
+    assert clock.for_cell(other) == 12, "g alone (draw_f is another name): its own limit"
+    assert clock.for_cell(new_code_cell("f (0)", id="define")) == 2, "max(2 s, 3 x 0.01 s)"
+
+
+def test_a_timeout_in_a_cell_shortens_the_next_call_of_its_exercise(monkeypatch):
+    """Through the executor: the cell that runs past its limit marks the exercise it calls."""
+    from grader.grading import settings as limits
+
+    monkeypatch.setattr(limits, "CELL_FLOOR", 1)
+    monkeypatch.setattr(limits, "RETRY_FLOOR", 1)
+    nb = new_notebook(cells=[new_code_cell("f(1)", id="first"), new_code_cell("f(2)", id="second")])
+    executor = GradedExecute(settings=Settings(reference_times={"a/nb": {"first": 0.15, "second": 0.15}}),
+                             notebook="a/nb", exercises={"f": "function"}, iopub_timeout=1)
+    executor.nb = nb
+    manager = FakeManager()
+    executor.km, executor.kc = manager, FakeClient([], iopub_then="idle", reply=None)
+    executor.start_record(nb, audit=False)
+    assert executor._get_timeout(nb.cells[1]) == 2
+    executor.preprocess_cell(nb.cells[0], {}, 0)
+    assert manager.interrupted == 1 and kinds(executor) == ["timeout"]
+    assert "ran longer than 2 s" in executor.record()["events"][0]["detail"]
+    assert executor._get_timeout(nb.cells[1]) == 1, "max(1 s, 3 x 0.15 s), where it was 2"
+    assert executor.clock.timed_out == {"f"}
+    assert set(executor.record()["seconds"]) == {"first"}, "each cell's time, by cell id"
+
+
+def test_a_cell_that_hands_an_exercise_to_a_helper_counts_as_calling_it():
+    """The short limit after a timeout reaches a test that passes the exercise on (`changed_arguments(lstm_cell, ...)`),
+    not a cell that only has a longer name or an attribute of the same spelling."""
+    from grader.grading.settings import calls
+
+    exercises = {"lstm_cell", "run_packed"}
+    assert calls({"source": "_, _changed = changed_arguments(lstm_cell, x, h)"}, exercises) == {"lstm_cell"}
+    assert calls({"source": "y = lstm_cell (x, h, c)\nrun_packed(batch)"}, exercises) == {"lstm_cell", "run_packed"}
+    assert calls({"source": "model.lstm_cell(x)\nmy_lstm_cell(x)\nrun_packed_twice = 1"}, exercises) == set()

@@ -44,6 +44,13 @@ FRAGMENTS: dict[str, dict[str, list[str]]] = {
         "AttentionSeq2Seq": ["total_length", "hidden[-1]", "torch.cat([self.embedding(prev_tokens), context]",
                              "nn.GRU(embed_dim + hidden_dim"],
     },
+    "pos_tagging": {
+        "build_vocab": ["(-counts[word], word)", "enumerate(kept, start=2)", "n >= min_freq"],
+        "encode": ["vocab.get(word.lower(), 1)", "tag_vocab[tag] for tag in tags"],
+        "bucket_batches": ["random.Random(seed).shuffle(batches)", "key=lambda i: lengths[i]"],
+        "collate": ["padding_value=-100", "pad_sequence(ids, batch_first=True"],
+        "CharCNN": ["(chars == self.pad_idx)", "masked_fill(padding, 0.0).amax(dim=2)", ".transpose(1, 2)"],
+    },
 }
 
 # The notebooks' wording before the exercises were rewritten: each excerpt handed over a solving fragment.

@@ -12,6 +12,7 @@ from lms_exports import canvas, canvas_gradebook, moodle_worksheet, notebook_byt
 
 from grader.cli import main
 from grader.course import layout
+from grader.course.layout import SERIES
 from grader.errors import LmsError
 from grader.grading import submissions
 from grader.lms import manifest
@@ -77,7 +78,7 @@ def gradebook(tmp_path):
 
 def test_canvas_gradebook_import(out, gradebook, tmp_path):
     target = tmp_path / "canvas.csv"
-    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "4243"})
+    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "4243"}, points="as_graded")
     table = read_back(target)
     header, points, *students = table
     assert header == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section",
@@ -93,7 +94,7 @@ def test_canvas_gradebook_import(out, gradebook, tmp_path):
     assert by_id["105"][5:] == ["0.00", "0.00"]
     assert by_id["101"][:5] == ["Lovelace, Ada", "101", "s001", "ada", "Sequence models 2025"]
     assert result.columns == {"01_packed_sequences": "Packed sequences (4242)", "02_seq2seq": "Seq2seq (4243)"}
-    assert any("Seq2seq (4243): Canvas says 20.00 points possible, the grader's maximum is 25" in w for w in result.warnings)
+    assert result.left_out == layout.assignments()[2:], "nothing graded: not in the file, and said"
     assert any("not in gradebook.csv, so not exported: 104" in w for w in result.warnings)
     details = {(r["student_id"], r["assignment"]): r for r in csv.DictReader(result.details.open())}
     assert details[("s002", "02_seq2seq")]["notebooks"] == "seq2seq 0/20 timeout; seq2seq_extra 5/5 graded"
@@ -115,7 +116,7 @@ def test_canvas_map_errors_name_the_columns(out, tmp_path):
 
 def test_canvas_late_flag_only_with_a_per_day_rule(out, gradebook, tmp_path):
     target = tmp_path / "canvas.csv"
-    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "Seq2seq (4243)"},
+    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "Seq2seq (4243)"}, points="as_graded",
                     policy=parse_policy("10%/day,max=50%"), due=parse_time("2025-03-08T00:00:00+00:00"))
     by_id = {r[1]: r for r in read_back(target)[2:]}
     assert by_id["102"][5:] == ["7.20", "3.50"]
@@ -133,7 +134,7 @@ def test_overrides_reach_every_export_and_survive(out, gradebook, tmp_path):
                                        "s002,02_seq2seq,seq2seq,15,ran out of time on the grader's slow machine\n"
                                        "s009,02_seq2seq,seq2seq,3,typo\n")
     target = tmp_path / "canvas.csv"
-    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "4243"})
+    result = export(out, "canvas", target, gradebook, mapping={"02_seq2seq": "4243"}, points="as_graded")
     by_id = {r[1]: r for r in read_back(target)[2:]}
     assert by_id["102"][6] == "20.00"
     assert "overrides.csv: s009/02_seq2seq/seq2seq matches no graded row" in result.warnings
@@ -160,9 +161,10 @@ def test_moodle_worksheet_import_and_feedback_zip(out, tmp_path):
     rows = {r["Identifier"]: r for r in csv.DictReader(target.open())}
     assert rows["Participant 201"]["Grade"] == "20.00" and rows["Participant 202"]["Grade"] == "4.00"
     assert rows["Participant 203"]["Grade"] == "", "not graded: left for Moodle"
+    late = "submitted 2025-03-10 09:00, 3 day(s) after the deadline 2025-03-08 00:00; 20% off late work"
     assert rows["Participant 202"]["Feedback comments"] == (
-        "4.00/25: seq2seq 0/20 timeout, seq2seq_extra 5/5 graded; late (submitted 2025-03-10 09:00, 3 day(s) "
-        "after the deadline 2025-03-08 00:00): 20% off, raw 5")
+        f"seq2seq: Score: 0 / 20 Autograded: 0 / 20. Late penalty: -0 ({late}). | "
+        f"seq2seq_extra: Score: 4 / 5 Autograded: 5 / 5. Late penalty: -1 ({late}).")
     assert "\n" not in rows["Participant 202"]["Feedback comments"]
     for kept in ("Full name", "Email address", "Status", "Maximum Grade", "Last modified (submission)", "Last modified (grade)"):
         assert [r[kept] for r in rows.values()] == [r[original[0].index(kept)] for r in original[1:]], kept
@@ -180,7 +182,7 @@ def test_moodle_needs_one_assignment(out, tmp_path):
     worksheet.write_text(moodle_worksheet([(201, "Ada Lovelace", "s001", "a@x", "", "-")]))
     with pytest.raises(LmsError, match="choose it with --assignment"):
         export(out, "moodle", tmp_path / "m.csv", worksheet)
-    with pytest.raises(LmsError, match="a moodle roster; --format canvas needs"):
+    with pytest.raises(LmsError, match="a Moodle grading worksheet, but --format canvas needs the gradebook exported from Canvas"):
         export(out, "canvas", tmp_path / "m.csv", worksheet)
 
 
@@ -233,7 +235,7 @@ def test_late_flags_and_times_come_from_out_s_copy_of_the_manifest(tmp_path, gra
 def test_cli_export(out, gradebook, tmp_path, capsys):
     target = tmp_path / "canvas.csv"
     assert main(["export", str(out), "--format", "canvas", "--roster", str(gradebook), "--to", str(target),
-                 "--map", "02_seq2seq=Seq2seq (4243)", "--map", "01_packed_sequences=4242"]) == 0
+                 "--map", "02_seq2seq=Seq2seq (4243)", "--map", "01_packed_sequences=4242", "--points-as-graded"]) == 0
     printed = capsys.readouterr().out
     assert "02_seq2seq -> Seq2seq (4243)" in printed and f"wrote {target} (6 grades)" in printed
     assert main(["export", str(out), "--format", "canvas", "--roster", str(gradebook), "--to", str(target),
@@ -261,8 +263,8 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
     for j in jobs:
         results.save(out, Row(j.student, nb.assignment, nb.name, 20.0 if j.path else 0.0, 20.0,
                               "graded" if j.path else j.absent, j.detail))
-    manifest.copy_into(out, collected)
-    rows = class_grades(out, manifest.read(out)).rows
+    manifest.keep_in(out, manifest.load(into), ["02_seq2seq"])
+    rows = class_grades(out).rows
     assert [(r.student_id, r.status, r.late) for r in rows] == [
         ("s001", "graded", "false"), ("s002", "graded", "true"), ("s003", "not_submitted", ""),
         ("s005", "not_submitted", "")]
@@ -270,3 +272,156 @@ def test_collect_then_grades_then_canvas(tmp_path, gradebook):
     export(out, "canvas", tmp_path / "canvas.csv", gradebook, policy=parse_policy("zero"))
     by_id = {r[1]: r for r in read_back(tmp_path / "canvas.csv")[2:]}
     assert [by_id[i][5] for i in ("101", "102", "103", "105")] == ["20.00", "0.00", "0.00", "0.00"]
+
+
+# --- feedback that reaches students, and the grade they read ------------------------------------------
+
+def pages_with_grades(out: Path) -> None:
+    """Give every row saved in `out` a page as grading writes one (its grade block, then the student's work)."""
+    from grader.pages.feedback import notice_page
+
+    for row in results.load_all(out):
+        page = notice_page(f"{row.assignment}/{row.notebook}", row).replace("</body>", "<pre>their output</pre></body>")
+        results.write_whole(results.feedback_path(out, row.student_id, row.assignment, row.notebook), page)
+
+
+def test_moodle_s_comment_is_the_page_s_grade(out, tmp_path):
+    from grader.pages.summary import grade_block_text
+
+    pages_with_grades(out)
+    worksheet = tmp_path / "worksheet.csv"
+    worksheet.write_text(moodle_worksheet([(201, "Ada Lovelace", "s001", "a@x", "", "-"),
+                                           (202, "Ben Babbage", "s002", "b@x", "", "-")], maximum="10.00"))
+    (out / "overrides.csv").write_text("student,assignment,notebook,score,reason\n"
+                                       "s001,01_packed_sequences,,9,the plot was right after all\n")
+    export(out, "moodle", tmp_path / "m.csv", worksheet, assignments=["01_packed_sequences"], policy=parse_policy("25%"))
+    rows = {r["Identifier"]: r for r in csv.DictReader((tmp_path / "m.csv").open())}
+    for who, student in (("Participant 201", "s001"), ("Participant 202", "s002")):
+        page = results.feedback_path(out, student, "01_packed_sequences", "packed_sequences").read_text()
+        assert rows[who]["Feedback comments"] == " ".join(grade_block_text(page).splitlines())
+    assert rows["Participant 201"]["Feedback comments"] == (
+        "Score: 9 / 10 Autograded: 10 / 10. Score set to 9 by the instructor: the plot was right after all.")
+    assert rows["Participant 202"]["Grade"] == "6.00", "8 late, 25% off"
+    assert "Late penalty: -2 (marked late by the LMS, no submission time; 25% off late work)." in \
+        rows["Participant 202"]["Feedback comments"]
+
+
+def test_moodle_points_that_differ_need_a_choice(out, tmp_path):
+    worksheet = tmp_path / "w.csv"
+    worksheet.write_text(moodle_worksheet([(201, "Ada Lovelace", "s001", "a@x", "", "-")], maximum="100.00"))
+    with pytest.raises(LmsError, match=r"Moodle says 100 points possible, the grader's maximum for 01_packed_sequences "
+                                       r"is 10; choose --scale-to-lms .* or --points-as-graded"):
+        export(out, "moodle", tmp_path / "m.csv", worksheet, assignments=["01_packed_sequences"])
+    export(out, "moodle", tmp_path / "m.csv", worksheet, assignments=["01_packed_sequences"], points="scale")
+    assert next(csv.DictReader((tmp_path / "m.csv").open()))["Grade"] == "100.00"
+    export(out, "moodle", tmp_path / "m.csv", worksheet, assignments=["01_packed_sequences"])
+    assert next(csv.DictReader((tmp_path / "m.csv").open()))["Grade"] == "100.00", "the choice is kept in OUT"
+    export(out, "moodle", tmp_path / "m.csv", worksheet, assignments=["01_packed_sequences"], points="as_graded")
+    assert next(csv.DictReader((tmp_path / "m.csv").open()))["Grade"] == "10.00"
+
+
+def test_the_late_policy_is_kept_until_changed_or_removed(out, tmp_path):
+    target = tmp_path / "n.csv"
+    export(out, "nbgrader", target, policy=parse_policy("zero"))
+    scores = lambda: {(r["student_id"], r["assignment"]): r["score"] for r in csv.DictReader(target.open())}  # noqa: E731
+    assert scores()[("s002", "01_packed_sequences")] == "0"
+    export(out, "nbgrader", target)
+    assert scores()[("s002", "01_packed_sequences")] == "0", "kept in OUT/policy.json"
+    assert {(r.student_id, r.assignment): r for r in results.read_csv(out)}[("s002", "01_packed_sequences")] \
+        .late_penalty == 8.0, "and in grades.csv"
+    export(out, "nbgrader", target, policy=parse_policy("none"))
+    assert scores()[("s002", "01_packed_sequences")] == "8"
+    assert not (out / "policy.json").read_text().strip("{}\n"), "nothing left to keep"
+
+
+def test_canvas_feedback_zip_follows_canvas_s_naming_rule(tmp_path):
+    """Each page is named `<lastfirst>_<user id>_<attachment id>_...` after a file the student submitted (a
+    stray file will do when no notebook was placed); a student with no file, or an anonymous one, gets none."""
+    from test_term import canvas_reads
+
+    export_zip = write_zip(tmp_path / "seq.zip", {
+        canvas("lovelaceada", 101, 7001, "seq2seq.ipynb"): notebook_bytes("ada"),
+        canvas("babbageben", 102, 7002, "seq2seq.py"): b"print('not a notebook')\n",
+        canvas("babbageben", 102, 7003, "notes.txt"): b"notes",
+    })
+    gradebook = tmp_path / "gradebook.csv"
+    gradebook.write_text(canvas_gradebook(GRADEBOOK, {"Seq2seq (4243)": "18.00"}))
+    into, out = tmp_path / "submissions", tmp_path / "out"
+    collect(export_zip, "02_seq2seq", into, parse_roster(gradebook.read_text()))
+    for student, status in (("s001", "graded"), ("s002", "missing"), ("s003", "not_submitted")):
+        results.save(out, Row(student, "02_seq2seq", "seq2seq", 5.0, 18.0, status))
+    manifest.keep_in(out, manifest.load(into), ["02_seq2seq"])
+    pages_with_grades(out)
+    result = export(out, "canvas", tmp_path / "c.csv", gradebook, feedback=tmp_path / "fb.zip")
+    with zipfile.ZipFile(tmp_path / "fb.zip") as z:
+        names = sorted(z.namelist())
+    assert names == ["babbageben_102_7002_feedback_seq2seq.html", "lovelaceada_101_7001_feedback_seq2seq.html"]
+    assert [canvas_reads(n) for n in names] == [("102", "7002"), ("101", "7001")]
+    assert any("fb.zip: 1 student(s) without feedback in it: s003" in w for w in result.warnings)
+
+
+def test_every_page_of_the_course_gets_a_name_canvas_reads_as_its_student_s_file():
+    """For every notebook of the course, and Canvas names that would mislead its reading (all digits, a leading
+    dot, a resubmission, a late file), the page's name gives the user id and an attachment of that student's
+    own submission, the notebook's file first, and is not taken for a submitted URL's page."""
+    from test_term import canvas_reads
+    from grader.course.matching import Filed
+    from grader.lms.export import canvas_feedback_name
+
+    for nb in SERIES:
+        for who, late in (("lovelaceada", False), ("12345", False), (".", True), ("o", True)):
+            submitted = {nb.name: Filed(nb.filename, nb.name, entry=canvas(who, 101, 7002, nb.filename, late=late))}
+            stray = [Filed("notes.txt", student="s001", entry=canvas(who, 101, 7001, "notes.txt"))]
+            section = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101", notebooks=submitted)},
+                                       unplaced=stray)
+            name = canvas_feedback_name(section.submissions["s001"], section, "s001", f"{nb.name}.html")
+            assert canvas_reads(name) == ("101", "7002"), (nb.key, who, name)
+            assert name.endswith(f"{nb.name}.html") and "/" not in name
+            alone = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101")}, unplaced=stray)
+            assert canvas_reads(canvas_feedback_name(alone.submissions["s001"], alone, "s001", f"{nb.name}.html")) \
+                == ("101", "7001"), "a stray file of theirs will do"
+    section = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101", notebooks={
+        "bi_linkage": Filed("bi_linkage.ipynb", "bi_linkage", entry=canvas("ada", 101, 7002, "bi_linkage.ipynb"))})})
+    assert canvas_reads(canvas_feedback_name(section.submissions["s001"], section, "s001", "bi_linkage.html")) \
+        == ("101", "7002"), "a page whose last part starts with `link` is renamed, or Canvas skips it"
+    assert canvas_reads("ada_101_7002_feedback_bi_linkage.html") is None, "the control: Canvas skips that name"
+    assert canvas_reads("12345_101_7002_feedback_x.html") == ("12345", "101"), "the control: digits read as the id"
+    assert canvas_reads("._101_7002_feedback_x.html") is None, "the control: Canvas skips a name starting `._`"
+    anonymous = manifest.Section("canvas", submissions={"anon_x": manifest.Submitter("anon_x", notebooks={
+        "seq2seq": Filed("seq2seq.ipynb", "seq2seq", entry="anon_x_7002_seq2seq.ipynb")})})
+    assert canvas_feedback_name(anonymous.submissions["anon_x"], anonymous, "anon_x", "seq2seq.html") is None
+
+
+def test_nbgrader_feedback_zip_is_what_release_feedback_hands_back(tmp_path):
+    """Unzipped into nbgrader's course folder, the pages reach each student through nbgrader's own
+    `release_feedback` and `fetch_feedback` (the page is found by the submission's secret)."""
+    from nbgrader.coursedir import CourseDirectory
+    from nbgrader.exchange.default import ExchangeFetchFeedback, ExchangeReleaseFeedback
+    from test_collect import nbgrader_exchange
+
+    course = nbgrader_exchange(tmp_path / "course")
+    into, out = tmp_path / "submissions", tmp_path / "out"
+    collect(course, "02_seq2seq", into)
+    results.save(out, Row("ada", "02_seq2seq", "seq2seq", 7.0, 18.0, "graded"))
+    results.save(out, Row("ben", "02_seq2seq", "seq2seq", 3.0, 18.0, "graded"))
+    manifest.keep_in(out, manifest.load(into), ["02_seq2seq"])
+    pages_with_grades(out)
+    result = export(out, "nbgrader", tmp_path / "n.csv", feedback=tmp_path / "fb.zip")
+    with zipfile.ZipFile(tmp_path / "fb.zip") as z:
+        z.extractall(course)
+    assert any("ben (pages written, but no timestamp.txt and submission_secret.txt" in w for w in result.warnings)
+    exchange = tmp_path / "exchange"
+    exchange.mkdir()
+    released = CourseDirectory(root=str(course), course_id="seq", assignment_id="02_seq2seq", student_id="ada")
+    ExchangeReleaseFeedback(coursedir=released, root=str(exchange)).start()
+    # the student's side: what `nbgrader submit` left in their cache, then `nbgrader fetch_feedback`
+    cache = tmp_path / "cache" / "seq" / "ada+02_seq2seq+2025-03-07 10:15:00.123456 UTC"
+    cache.mkdir(parents=True)
+    (cache / "seq2seq.ipynb").write_bytes(notebook_bytes("ada"))
+    (cache / "submission_secret.txt").write_text("f00d" * 32)
+    home = tmp_path / "ada"
+    fetching = CourseDirectory(root=str(home), course_id="seq", assignment_id="02_seq2seq", student_id="ada")
+    ExchangeFetchFeedback(coursedir=fetching, root=str(exchange), cache=str(tmp_path / "cache"),
+                          assignment_dir=str(home)).start()
+    fetched = list(home.rglob("seq2seq.html"))
+    assert len(fetched) == 1 and "Score: 7 / 18" in fetched[0].read_text()

@@ -57,7 +57,29 @@ def test_feedback_says_why_each_hidden_test_of_a_wrong_answer_failed(catalogue_r
         assert failed, answer.name
         for cell in failed:
             after = text[text.index(cell.grade_id):][:3000]
-            assert re.search(r"\b\w+(Error|Exception)\b", after), (answer.name, cell.grade_id)
+            assert re.search(r"\b\w+(Error|Exception)\b|wrong value|the same error as above", after), (
+                answer.name, cell.grade_id)
+
+
+def test_a_hidden_test_s_message_stays_in_the_row_and_off_the_page(catalogue_run, notebook):
+    """A hidden test's message may hold its expected values: the row and the report keep it, the page never
+    shows it (neither in the summary nor in the cell's output). Checked on the test's own checks (assertions):
+    an error the student's code raised is theirs, and a visible test may show the same one."""
+    checked = 0
+    for answer in (a for a in sampled(notebook) if not a.correct):
+        row = catalogue_run[(notebook.name, answer.name)]
+        page = feedback_text(catalogue_run.out, row.student_id, notebook)
+        for cell in row.cells:
+            if cell.hidden and cell.score < cell.max_score:
+                assert cell.message, (answer.name, cell.grade_id)
+                said = cell.message.split(": ", 1)[-1].strip()
+                if cell.message.startswith("AssertionError") and len(said) >= 15:
+                    assert said not in page, (answer.name, cell.grade_id, said)
+                    checked += 1
+    report = html_text((catalogue_run.out / "report.html").read_text())
+    assert checked == 0 or any(c.message.split(": ", 1)[-1].strip() in report
+                               for (name, _), row in catalogue_run.rows.items() if name == notebook.name for c in row.cells
+                               if c.hidden and c.message)
 
 
 def stock_feedback_page(root, nb: layout.Notebook) -> str:

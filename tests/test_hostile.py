@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from helpers import require, tree_digest, write_submission
-from hostile import FORGERIES, HOSTILE, STUB, ZEROS, Hostile
+from hostile import CHANNEL, FORGED_REPORT, FORGERIES, HOSTILE, IN_PLACE, STUB, ZEROS, ChannelAttack, Hostile
 from nbformat.v4 import new_code_cell
 
 from devtools.stock import stock_autograde, stock_course, stock_scores
@@ -30,11 +30,11 @@ from grader.run.autograde import autograde
 
 pytestmark = pytest.mark.slow
 NB = layout.SERIES[0]
-BY_NAME = {case.name: case for case in HOSTILE + FORGERIES}
+BY_NAME = {case.name: case for case in HOSTILE + FORGERIES + [FORGED_REPORT]}
 SECRETS = secrets_of(nbformat.read(NB.source, as_version=4))
 # A hidden-test line that a student also wrote in their own code is theirs to see.
-WRITTEN = {line.strip() for case in HOSTILE + FORGERIES for text in (case.source, case.extra_cell, ZEROS, STUB)
-           for line in text.splitlines()}
+WRITTEN = {line.strip() for case in HOSTILE + FORGERIES + [FORGED_REPORT]
+           for text in (case.source, case.extra_cell, ZEROS, STUB, IN_PLACE) for line in text.splitlines()}
 UNSEEN = frozenset(SECRETS.hidden - WRITTEN)
 
 
@@ -85,6 +85,7 @@ def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True, s
     if honest:
         write_submission(subs, "honest_zeros", NB, answers.submission(NB, {"run_packed": ZEROS}))
         write_submission(subs, "honest_stub", NB, answers.submission(NB, {"run_packed": STUB}))
+        write_submission(subs, "honest_in_place", NB, answers.submission(NB, {"run_packed": IN_PLACE}))
     for case in cases:
         write_submission(subs, case.name, NB, submission_for(case, steal[case.name], victim, listener.port))
     before = tree_digest(subs)
@@ -98,7 +99,7 @@ def grade(root: Path, cases: list[Hostile], sandbox: str, honest: bool = True, s
 @pytest.fixture(scope="module")
 def sandboxed(tmp_path_factory) -> Run:
     require(bwrap_problem() is None, f"bubblewrap unavailable: {bwrap_problem()}")
-    return grade(tmp_path_factory.mktemp("hostile"), HOSTILE + FORGERIES, "bwrap")
+    return grade(tmp_path_factory.mktemp("hostile"), HOSTILE + FORGERIES + [FORGED_REPORT], "bwrap")
 
 
 def base_score(run: Run, case: Hostile) -> float:
@@ -117,7 +118,8 @@ def test_hostile_submission_gets_a_row_and_no_points(sandboxed, case):
 
 
 def test_honest_submissions_in_the_same_run_are_graded_correctly(sandboxed):
-    assert sandboxed.rows["victim"].score == sandboxed.rows["victim"].max_score
+    victim = sandboxed.rows["victim"]
+    assert victim.score + victim.to_grade == victim.max_score  # full test marks; its written answers left to grade
     assert sandboxed.rows["victim"].status == "graded"
     # Both keep the reference lstm_cell (6 points); zeros also really passes one run_packed test (inputs unchanged).
     assert sandboxed.rows["honest_zeros"].score == 7
@@ -135,13 +137,29 @@ def decoded_blobs(text: str) -> str:
     return "\n".join(found)
 
 
+def kept_for_formgrader(out: Path, path: Path) -> bool:
+    """The autograded notebooks OUT keeps for formgrader, and the nbgrader course built from them: they hold the
+    hidden tests by design, for the instructor only."""
+    inside = path.relative_to(out)
+    return inside.parts[0] == "course" or (inside.parts[0] == "results" and path.suffix == ".ipynb")
+
+
 def test_no_hidden_test_line_anywhere_in_the_output(sandboxed):
-    for path in sandboxed.out.rglob("*"):
+    """No hidden-test line in any page, row, grades.csv or report; only the notebooks kept for formgrader hold
+    them (the control: they do), in an OUT that only its owner can enter."""
+    out = sandboxed.out
+    assert oct(out.stat().st_mode & 0o777) == "0o700"
+    private = []
+    for path in out.rglob("*"):
         if path.is_file():
             text = path.read_text(errors="ignore")
             readable = html_text(text) if path.suffix == ".html" else text
+            if kept_for_formgrader(out, path):
+                private.append(bool(leaks(readable, UNSEEN)))
+                continue
             assert leaks(readable, UNSEEN) == [], path
             assert leaks(decoded_blobs(readable), UNSEEN) == [], path
+    assert private and any(private), "the formgrader's notebooks hold the hidden tests (the check can see them)"
 
 
 def test_the_sandbox_let_nothing_out(sandboxed):
@@ -167,6 +185,19 @@ def test_a_cheat_the_checks_miss_gains_nothing_against_the_trusted_kernel(sandbo
     row = sandboxed.rows[case.name]
     assert row.score <= base_score(sandboxed, case), (row.score, row.detail)
     assert row.status != "error", row.detail
+
+
+def test_a_forged_report_of_changed_arguments_is_flagged_and_decides_only_the_inputs_test(sandboxed):
+    """The one thing the student's side reports that decides points: its copies' in-place changes. Forged from
+    inside the student's function (the source scan sees nothing), the audit names it, and it buys at most the
+    inputs test over the same answer without the forgery."""
+    row, honest = sandboxed.rows[FORGED_REPORT.name], sandboxed.rows["honest_in_place"]
+    assert row.status == "tampered" and "the bridge that serves the tests was changed in the kernel" in row.detail, row.detail
+    inputs = next(c for c in honest.cells if c.grade_id == "test_run_packed_hidden_inputs")
+    assert inputs.score == 0 and honest.status == "graded", "without the forgery the in-place change costs the inputs test"
+    assert row.score <= honest.score + inputs.max_score
+    assert {c.grade_id for c in row.cells if c.score != next(h for h in honest.cells if h.grade_id == c.grade_id).score} \
+        <= {"test_run_packed_hidden_inputs"}
 
 
 @pytest.fixture(scope="module")
@@ -276,3 +307,53 @@ def test_control_output_is_kept_in_full_without_a_cap(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     peak_kb = int(done.stderr.strip().splitlines()[-1])
     assert peak_kb < 700_000, f"the grader's peak memory was {peak_kb / 1000:.0f} MB for a 1 GB print"
+
+
+# ---------------------------------------------------------------------------------------------
+# The channel between the kernels: inputs, randomness and results (tests/hostile.py's CHANNEL)
+
+
+@pytest.fixture(scope="module")
+def channel_scores():
+    """Each channel attack and its base, graded across the bridge on one kernel pair per notebook (tests/quick.py):
+    {name: {test cell: points}}."""
+    from quick import grade_answers
+
+    from grader.course.layout import SERIES
+
+    found = {}
+    for assignment in dict.fromkeys(a.assignment for a in CHANNEL):
+        nb = next(n for n in SERIES if n.assignment == assignment)
+        fills = {}
+        for a in (a for a in CHANNEL if a.assignment == assignment):
+            fills[a.name] = {a.cell: a.source}
+            fills[f"base-{a.name}"] = {a.cell: a.base}
+        found.update(grade_answers(nb, fills, True))
+    return found
+
+
+@pytest.mark.parametrize("attack", CHANNEL, ids=lambda a: a.name)
+def test_a_channel_attack_gains_nothing(channel_scores, attack: ChannelAttack):
+    attacked, base = channel_scores[attack.name], channel_scores[f"base-{attack.name}"]
+    assert sum(attacked.values()) <= sum(base.values()), (attacked, base)
+
+
+@pytest.mark.parametrize("attack", CHANNEL, ids=lambda a: a.name)
+def test_control_a_channel_attack_fools_the_check_it_was_built_for(attack: ChannelAttack):
+    """In one process, against the check as it was written before the defence: the attack passes it, the same
+    answer without the attack fails it."""
+    import torch
+    import torch.nn as nn
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    def passes(source: str) -> bool:
+        namespace = {"torch": torch, "nn": nn, "pack_padded_sequence": pack_padded_sequence,
+                     "pad_packed_sequence": pad_packed_sequence}
+        exec(source, namespace)
+        try:
+            exec(attack.naive, namespace)
+        except AssertionError:
+            return False
+        return True
+
+    assert passes(attack.source) and not passes(attack.base)

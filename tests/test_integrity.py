@@ -88,3 +88,59 @@ def test_a_test_cell_the_student_unlocked_is_read_as_released_not_as_theirs():
     test.metadata.nbgrader["locked"] = False
     assert scan_answers(repair(sub, RELEASED).nb).cheats == []
     assert scan_answers(sub).cheats == ["imports inspect"], "control: read before the repair, it would count"
+
+
+# A tamper with the bridge's report of changed arguments, written so that the source scan sees nothing.
+SERVE_LOOP_TAMPER = """
+from sys import modules as _loaded
+
+def _quiet(now, before):
+    return []
+
+def forge():
+    _loaded["grader_bridge"].changes = _quiet
+"""
+
+
+def bridge_state(tamper=None) -> dict:
+    """The probe's bridge part, evaluated on a fresh copy of the bridge as the kernels load it."""
+    import json
+    import types
+
+    from grader.bridge.trusted import BRIDGE_SOURCE
+    from grader.grading.integrity import BRIDGE_PRINT
+
+    module = types.ModuleType("grader_bridge")
+    exec(compile(BRIDGE_SOURCE, "grader_bridge", "exec"), module.__dict__)
+    side = module.StudentSide({})
+    if tamper:
+        tamper(module, side)
+    expression = BRIDGE_PRINT % {"module": "grader_bridge", "side": "__grader_side__"}
+    return json.loads(json.dumps(eval(expression, {"sys": types.SimpleNamespace(modules={"grader_bridge": module}),
+                                                   "ip": types.SimpleNamespace(user_ns={"__grader_side__": side})})))
+
+
+def test_the_audit_names_a_changed_bridge_and_a_replaced_serving_object():
+    from grader.bridge.trusted import BRIDGE_SOURCE
+
+    reference = reference_objects(bridge_source=BRIDGE_SOURCE)
+    clean = {"objects": {}, "shadowed": [], "hooks": {}}
+    assert compare({**clean, "bridge": bridge_state()}, {}, reference) == []
+
+    def forged(module, side):
+        namespace = {}
+        exec(SERVE_LOOP_TAMPER, namespace)
+        namespace["_loaded"] = {"grader_bridge": module}
+        namespace["forge"]()
+
+    problems = compare({**clean, "bridge": bridge_state(forged)}, {}, reference)
+    assert problems == ["the bridge that serves the tests was changed in the kernel: changes"]
+
+    def shadowed(module, side):
+        side.call = lambda header, buffers: ({}, [])
+
+    assert any("`__grader_side__`" in p for p in compare({**clean, "bridge": bridge_state(shadowed)}, {}, reference))
+
+
+def test_control_the_source_scan_does_not_see_the_tamper():
+    assert scan_source(SERVE_LOOP_TAMPER)[0] == []

@@ -20,12 +20,14 @@ from pathlib import Path
 import nbformat
 import pytest
 from helpers import read_grades_csv, require, student_processes, tree_digest, wait_until, with_cell, write_submission
-from nbformat.v4 import new_code_cell
+from jupyter_core.utils import run_sync
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.course import answers, cells, layout
 from grader.course.hidden import html_text
 from grader.kernel import confine
-from grader.kernel.sandbox import bwrap_problem
+from grader.kernel.sandbox import SandboxedKernelManager, bwrap_problem
 from grader.run.autograde import autograde
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -248,6 +250,50 @@ def test_no_mount_and_no_control_group_is_left_behind(graded):
     if confine.version() == "v1":
         groups = (confine.CGROUP_ROOT / "memory" / confine.PARENT).glob("kernel-*")
         assert not [g for g in groups if not confine.pid_alive(int(g.name.split("-")[1]))]
+
+
+# --- the assignment's data ------------------------------------------------------------------------
+
+DATA_USE = '''
+print("read:", open("data/words.txt").read())
+for what, path, how in [("write", "data/words.txt", "a"), ("create", "data/new.txt", "w")]:
+    try:
+        with open(path, how) as f:
+            f.write(" and more")
+        print(f"{what}: allowed")
+    except OSError as exc:
+        print(f"{what}: refused ({exc.strerror})")
+'''
+
+
+def use_data(tmp_path: Path, mode: str) -> str:
+    """What a kernel started in `mode` with an assignment data folder prints when it reads data/ and tries to change it."""
+    data, run = tmp_path / f"data-{mode}", tmp_path / f"run-{mode}"
+    data.mkdir()
+    run.mkdir()
+    (data / "words.txt").write_text("the treebank")
+    km = SandboxedKernelManager(kernel_name="python3", mode=mode, run_dir=str(run), data_dir=str(data))
+    nb = new_notebook(cells=[new_code_cell(DATA_USE)])
+    try:
+        NotebookClient(nb, km=km, timeout=60).execute()
+    finally:
+        if km.has_kernel:  # nbclient stops only the kernels it started itself
+            run_sync(km.shutdown_kernel)(now=True)
+    return "".join(out.get("text", "") for out in nb.cells[0].outputs)
+
+
+def test_a_sandboxed_kernel_reads_the_assignment_data_and_cannot_change_it(tmp_path):
+    require(bwrap_problem() is None, f"bubblewrap unavailable: {bwrap_problem()}")
+    said = use_data(tmp_path, "bwrap")
+    assert "read: the treebank" in said and "write: refused" in said and "create: refused" in said, said
+    assert sorted(p.name for p in (tmp_path / "data-bwrap").iterdir()) == ["words.txt"]
+    assert (tmp_path / "data-bwrap" / "words.txt").read_text() == "the treebank"
+
+
+def test_control_without_the_sandbox_the_data_can_be_changed(tmp_path):
+    said = use_data(tmp_path, "none")
+    assert "read: the treebank" in said and "write: allowed" in said and "create: allowed" in said, said
+    assert (tmp_path / "data-none" / "words.txt").read_text() == "the treebank and more"
 
 
 # --- a grading process killed mid-run --------------------------------------------------------------

@@ -115,12 +115,32 @@ def test_rows_learn_what_the_folder_could_not_say():
     assert manifest.annotate(rows, manifest.Collected()) == rows, "no manifest: rows as graded"
 
 
-def test_out_keeps_the_copy_the_run_graded_with(tmp_path):
+def test_out_keeps_each_assignment_s_section_as_its_last_grading_left_it(tmp_path):
     out = tmp_path / "out"
-    manifest.copy_into(out, manifest.collected_from(SAMPLE))
-    assert manifest.load(out) == SAMPLE
-    manifest.copy_into(out, manifest.Collected())
-    assert not (out / manifest.MANIFEST_NAME).exists(), "a copy from an earlier run is not left to mislead export"
+    manifest.keep_in(out, SAMPLE, [SEQ])
+    assert manifest.load(out) == Manifest(ROSTER, {SEQ: SAMPLE.assignments[SEQ]}), "only what the run graded"
+    packed = manifest.Section("canvas", submissions={"s001": manifest.Submitter("101", late=True)})
+    manifest.keep_in(out, manifest.Manifest(None, {PACKED: packed}), [PACKED])
+    kept = manifest.load(out)
+    assert kept.assignments == {SEQ: SAMPLE.assignments[SEQ], PACKED: packed}, \
+        "grading another assignment from another folder keeps this one's late flags and times"
+    assert kept.roster == SAMPLE.roster, "a folder without a roster does not forget the one recorded"
+    manifest.keep_in(out, None, [PACKED])
+    assert list(manifest.load(out).assignments) == [SEQ], "graded from a folder laid out by hand: its section goes"
+    manifest.keep_in(out, None, [SEQ])
+    assert manifest.load(out).assignments == {} and manifest.load(out).roster == SAMPLE.roster
+
+
+def test_a_student_regrade_replaces_only_their_entries(tmp_path):
+    out = tmp_path / "out"
+    manifest.keep_in(out, SAMPLE, [SEQ])
+    students = sorted(SAMPLE.assignments[SEQ].submissions)
+    again = manifest.Section("canvas", submissions={students[0]: manifest.Submitter("999", late=False)})
+    manifest.keep_in(out, manifest.Manifest(None, {SEQ: again}), [SEQ], [students[0]])
+    section = manifest.load(out).assignments[SEQ]
+    assert section.submissions[students[0]] == manifest.Submitter("999", late=False)
+    assert {s: v for s, v in section.submissions.items() if s != students[0]} == \
+        {s: v for s, v in SAMPLE.assignments[SEQ].submissions.items() if s != students[0]}
 
 
 def test_unplaced_lines_merge_without_repeats():

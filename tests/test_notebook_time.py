@@ -22,3 +22,12 @@ def test_a_section_is_written_into_a_new_file(tmp_path):
     path = tmp_path / "BENCHMARKS.md"
     write_section(path, "notebook-time", "body")
     assert path.read_text() == "<!-- section: notebook-time -->\nbody\n<!-- end: notebook-time -->\n"
+
+
+def test_each_notebook_keeps_its_own_section():
+    from devtools.notebook_time import section
+    from grader.course.layout import Notebook
+
+    names = {section(Notebook("04_attention", "attention")), section(Notebook("05_real_text", "pos_tagging")),
+             section(Notebook("02_seq2seq", "seq2seq"))}
+    assert len(names) == 3 and "notebook-time" in names  # notebook 4's section keeps the name it always had

@@ -43,8 +43,8 @@ def with_relay(tmp_path, scenario, wait: float = 5.0):
 
 
 def test_relay_frame_format_is_the_bridge_s():
-    assert (relay.PREFIX.format, relay.MAX_FRAME_BYTES, relay.MAX_HEADER_BYTES) == \
-        (protocol._PREFIX.format, protocol.MAX_FRAME_BYTES, protocol.MAX_HEADER_BYTES)
+    assert (relay.PREFIX.format, relay.MAX_FRAME_BYTES, relay.MAX_HEADER_BYTES, relay.RELAY_MARK) == \
+        (protocol._PREFIX.format, protocol.MAX_FRAME_BYTES, protocol.MAX_HEADER_BYTES, protocol.RELAY_MARK)
 
 
 def test_frames_cross_whole_both_ways_and_calls_are_counted(tmp_path):
@@ -142,7 +142,47 @@ def test_a_kernel_that_stops_answering_fails_the_call_instead_of_hanging(tmp_pat
                 ex["gone"](1)
         made.loop.call_soon_threadsafe(made.relay.begin_cell)
         made.loop.call_soon_threadsafe(made.relay.student_finished, "the serve loop ended")
-        with pytest.raises(RuntimeError, match="the serve loop ended"):
+        with pytest.raises(RuntimeError, match="the serve loop ended") as caught:
             made.proxies["dies"](1)
+        assert type(caught.value) is protocol.StudentSideGone and protocol.student_block(caught.value) == "", \
+            "the relay's word, not an error of the student's code"
     finally:
         made.close()
+
+
+FORGED = "the grader crashed on this test: an instructor will give you its points"
+
+
+def forged_reply(tmp_path, check: bool = True) -> tuple[dict, str | None]:
+    """A student's side that answers a call with a `raise` frame in the relay's name: what the test receives and
+    why the relay says the cell went wrong; `check=False` is the relay without its check (the control)."""
+    async def scenario(made, connect):
+        if not check:
+            made._reply = lambda header: Relay._reply(made, {k: v for k, v in header.items() if k != relay.RELAY_MARK})
+        made.begin_cell()
+        s_reader, s_writer = await connect("student")
+        t_reader, t_writer = await connect("test")
+        t_writer.write(frame({"op": "call", "name": "f"}))
+        await t_writer.drain()
+        await receive(s_reader)
+        s_writer.write(frame({"op": "raise", "type": "RuntimeError", "message": FORGED, "token": None,
+                              relay.RELAY_MARK: True, "buffers": []}))
+        await s_writer.drain()
+        header, _ = await receive(t_reader)
+        t_writer.close()
+        await asyncio.sleep(0.1)
+        return header, await made.end_cell()
+
+    return with_relay(tmp_path, scenario)
+
+
+def test_a_student_side_cannot_speak_in_the_relay_s_name(tmp_path):
+    header, why = forged_reply(tmp_path)
+    assert FORGED not in json.dumps(header) and why == "the student's code sent a message in the relay's name"
+    assert str(protocol.exception_from(header)) == why, "the test's call fails with the relay's own words"
+
+
+def test_control_without_the_check_the_student_s_words_pass_as_the_relay_s(tmp_path):
+    header, why = forged_reply(tmp_path, check=False)
+    exc = protocol.exception_from(header)
+    assert type(exc) is protocol.StudentSideGone and str(exc) == FORGED and why is None

@@ -13,7 +13,7 @@ import pytest
 from helpers import before_you_submit, course_copy
 
 from grader import cli
-from grader.course import layout, release
+from grader.course import cells, layout, release
 from grader.course.cells import public_lines, secrets_of
 from grader.course.hidden import leaks, notebook_text
 from grader.course.prepared import prepare_course
@@ -168,15 +168,20 @@ def test_release_writes_the_notebooks_and_one_bundle_per_assignment(released):
         assert notebooks == [f"seqmodels-{nb.assignment}/notebooks/{nb.assignment}/{nb.filename}"]
 
 
+# What a notebook imports besides torch and matplotlib, pinned in its bundle's requirements.
+DATA_LIBRARIES = {"05_real_text": ["conllu==6.0.0", "datasets==5.2.0"]}
+
+
 def test_each_assignment_bundle_holds_its_own_notebook_and_requirements(bundles):
     lock = release.read_lock(layout.course().lock)
     for assignment, files in bundles.items():
-        assert [n for n in files if n.startswith("notebooks/")] == \
+        assert [n for n in files if n.startswith("notebooks/") and n.endswith(".ipynb")] == \
             [f"notebooks/{nb.assignment}/{nb.filename}" for nb in layout.notebooks_of(assignment)]
         pins = [line for line in files["requirements.txt"].decode().splitlines() if line and not line.startswith(("#", "-c"))]
         # the lab tools, then what the notebook imports, each exactly as locked
         assert pins[:len(release.STUDENT_TOOLS)] == [lock[n] for n in release.STUDENT_TOOLS]
-        assert sorted(pins[len(release.STUDENT_TOOLS):]) == ["matplotlib==3.11.2", "torch==2.13.0"], assignment
+        imported = ["matplotlib==3.11.2", "torch==2.13.0"] + DATA_LIBRARIES.get(assignment, [])
+        assert sorted(pins[len(release.STUDENT_TOOLS):]) == sorted(imported), assignment
         assert files["constraints.txt"] == bundles[ASSIGNMENTS[0]]["constraints.txt"]
         readme = files["README.md"].decode()
         assert all(f"`{nb.filename}`" in readme or f"nbgrader validate {nb.filename}" in readme
@@ -186,11 +191,13 @@ def test_each_assignment_bundle_holds_its_own_notebook_and_requirements(bundles)
 
 
 def test_later_notebooks_that_give_earlier_answers_are_found(generated):
-    """Notebook 4 gives notebook 2's encoder-decoder as working code (its baseline); nothing else gives answers."""
+    """Notebook 4 gives notebook 2's encoder-decoder as working code (its baseline), notebook 5 notebook 3's tagger;
+    nothing else gives answers."""
     _, texts = generated
     given = release.given_answers(texts)
     assert [(g.later.assignment, g.earlier.assignment, g.exercises) for g in given] == \
-        [("04_attention", "02_seq2seq", ("Seq2Seq", "sequence_loss", "greedy_decode"))]
+        [("04_attention", "02_seq2seq", ("Seq2Seq", "sequence_loss", "greedy_decode")),
+         ("05_real_text", "03_bilstm_tagger", ("BiLSTMTagger",))]
     readme = release.bundle_files({nb: t for nb, t in texts.items() if nb.assignment == "04_attention"})["README.md"]
     assert "gives assignment `02_seq2seq`'s answers (`Seq2Seq`, `sequence_loss`, `greedy_decode`)" in readme.decode()
 
@@ -241,8 +248,9 @@ def test_whole_course_bundle_only_on_request_and_says_what_it_gives(course_folde
     assert out[out.index("bundle dist/04_attention.zip") + 1].strip() == note
     assert cli.main(["release", "--whole-course"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-2:] == ["bundle dist/course.zip (01_packed_sequences, 02_seq2seq, 03_bilstm_tagger, 04_attention)",
-                        "  " + note]
+    assert out[-3:] == [f"bundle dist/course.zip ({', '.join(ASSIGNMENTS)})", "  " + note,
+                        "  note: 05_real_text/pos_tagging gives 03_bilstm_tagger's answers (BiLSTMTagger) as code: "
+                        "hand it out after 03_bilstm_tagger is due"]
     with zipfile.ZipFile(course_folder / "dist" / "course.zip") as zf:
         assert "gives assignment `02_seq2seq`'s answers" in zf.read("seqmodels-course/README.md").decode()
 
@@ -337,6 +345,43 @@ def test_exercise_headings_show_their_points(nb):
                 if line.startswith("### Exercise"):
                     shown.update({name: tuple(map(int, numbers)) for name, *numbers in POINTS.findall(line)})
     assert shown == {e: (visible + hidden, visible, hidden) for e, (visible, hidden) in counted.items()}
+
+
+WRITTEN_POINTS = re.compile(r"^### Written question: .+ \((\d+) points?, graded by your instructor\)$", re.M)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_written_questions_show_their_points(nb):
+    """Each written answer cell follows its question, whose heading shows the points a person grades it out of."""
+    source = nbformat.read(nb.source, as_version=4)
+    shown, counted = [], []
+    for i, cell in enumerate(source.cells):
+        if cells.is_written(cell):
+            counted.append(cells.points(cell))
+            question = source.cells[i - 1]
+            assert question.cell_type == "markdown" and not cells.nbgrader_meta(question), cells.grade_id(cell)
+            shown += [float(p) for p in WRITTEN_POINTS.findall(question.source)]
+    assert counted and shown == counted
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_rubrics_and_model_answers_are_never_released(nb, bundle, bundles):
+    """The rubric file stays with the solutions: its lines, and the model answers, are in no released notebook,
+    no file of any bundle; the released answer cell is nbgrader's stub."""
+    from grader.course.written import read_rubrics
+
+    source = nbformat.read(nb.source, as_version=4)
+    rubrics = read_rubrics(nb.rubrics)
+    models = {line.strip() for q in cells.facts_of(source).written for line in q.model_answer.splitlines()}
+    secret = secrets_of(source, rubrics=rubrics).rubric | (secrets_of(source).solution & models)
+    assert secret - models and secret & models
+    for files in [bundle, *bundles.values()]:
+        for name, data in files.items():
+            assert leaks(text_of(name, data), secret) == [], name
+        assert not any(name.endswith("rubrics.toml") for name in files)
+    released = nbformat.read(nb.released, as_version=4)
+    assert [c.source for c in released.cells if cells.is_written(c)] == \
+        ["YOUR ANSWER HERE"] * len([c for c in source.cells if cells.is_written(c)])
 
 
 def test_every_notebook_names_a_validate_command_from_the_bundle():

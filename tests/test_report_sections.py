@@ -135,3 +135,16 @@ def test_screenshots_without_a_demo_run_say_what_to_do(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and "run `make demo`" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "shots").exists()
+
+
+def test_the_report_lists_why_tests_failed_whole_hidden_tests_included():
+    from dataclasses import replace
+
+    rows = class_rows()
+    expected = "AssertionError: row 0: got [0, 1], expected [11, 11, 12]"
+    changed = []
+    for i, row in enumerate(rows):
+        cells = [replace(c, message=expected) if c.hidden and c.score < c.max_score else c for c in row.cells]
+        changed.append(replace(row, cells=cells))
+    text = html_text(report_page.render(changed, {}))
+    assert re.search(r"\d+× " + re.escape(expected), text), "the instructor sees the whole message with its count"

@@ -1,4 +1,4 @@
-"""Rows on disk: saved whole, read back, cleared only in a regrade's scope, written as grades.csv."""
+"""Rows on disk: saved whole, read back, removed only in a run's scope and only after it, written as grades.csv."""
 
 from __future__ import annotations
 
@@ -22,16 +22,24 @@ def test_rows_round_trip_with_their_cells_and_feedback(tmp_path):
     assert not list(tmp_path.rglob("*.partial")), "no half-written files left behind"
 
 
-def test_clearing_a_regrade_keeps_everyone_else(tmp_path):
+def test_after_a_run_only_its_scope_loses_rows_it_did_not_write(tmp_path):
     for student in ("ann", "bob"):
         for assignment in ("01_a", "02_b"):
             results.save(tmp_path, row(student, assignment), "page")
-    results.clear(tmp_path, ["ann"], ["01_a"])
+    removed = results.remove_stale(tmp_path, {("bob", "01_a", "nb")}, ["01_a"], None)
+    assert removed == [("ann", "01_a", "nb")]
     left = {(r.student_id, r.assignment) for r in results.load_all(tmp_path)}
-    assert left == {("ann", "02_b"), ("bob", "01_a"), ("bob", "02_b")}
+    assert left == {("ann", "02_b"), ("bob", "01_a"), ("bob", "02_b")}, "another assignment's rows are kept"
     assert not results.feedback_path(tmp_path, "ann", "01_a", "nb").exists()
-    results.clear(tmp_path, None, None)
-    assert results.load_all(tmp_path) == []
+    assert not (tmp_path / "results" / "ann" / "01_a").exists(), "no empty folder left"
+    assert results.remove_stale(tmp_path, set(), ["02_b"], ["ann"]) == [("ann", "02_b", "nb")], "--student: theirs only"
+    assert {(r.student_id, r.assignment) for r in results.load_all(tmp_path)} == {("bob", "01_a"), ("bob", "02_b")}
+
+
+def test_a_row_is_saved_as_graded_without_what_the_class_grades_add(tmp_path):
+    graded = row("ann")
+    results.save(tmp_path, Row(**{**graded.__dict__, "raw_score": 0.5, "override": "set", "late_penalty": 0.2}))
+    assert results.load_all(tmp_path) == [graded]
 
 
 def test_grades_csv_has_the_spec_columns_in_order(tmp_path):
@@ -39,15 +47,20 @@ def test_grades_csv_has_the_spec_columns_in_order(tmp_path):
     with (tmp_path / "grades.csv").open() as f:
         reader = csv.DictReader(f)
         lines = list(reader)
-    assert reader.fieldnames[:6] == ["student_id", "assignment", "notebook", "score", "max_score", "status"]
+    assert reader.fieldnames[:8] == ["student_id", "assignment", "notebook", "score", "max_score", "status",
+                                     "manual_score", "to_grade"]
     assert [(r["student_id"], r["score"], r["max_score"]) for r in lines] == [("ann", "1", "2"), ("bob", "0.5", "2")]
 
 
-def test_unplaced_files_are_kept_per_student_and_cleared_when_gone(tmp_path):
-    results.save_unplaced(tmp_path, {"ann": ["x.py"]}, ["ann", "bob"])
-    assert results.load_unplaced(tmp_path) == {"ann": ["x.py"]}
-    results.save_unplaced(tmp_path, {}, ["ann"])
-    assert results.load_unplaced(tmp_path) == {}
+def test_unplaced_files_are_kept_per_assignment_and_cleared_when_gone(tmp_path):
+    results.save_unplaced(tmp_path, {"ann": ["01_a/x.py", "notes.txt"]}, ["01_a"])
+    assert results.load_unplaced(tmp_path) == {"ann": ["01_a/x.py", "notes.txt"]}
+    results.save_unplaced(tmp_path, {"ann": ["02_b/y.py"], "bob": ["02_b/z.py"]}, ["02_b"])
+    assert results.load_unplaced(tmp_path) == {"ann": ["01_a/x.py", "02_b/y.py", "notes.txt"], "bob": ["02_b/z.py"]}
+    results.save_unplaced(tmp_path, {}, ["02_b"], ["bob"])
+    assert results.load_unplaced(tmp_path) == {"ann": ["01_a/x.py", "02_b/y.py", "notes.txt"]}, "--student: theirs"
+    results.save_unplaced(tmp_path, {}, ["01_a"])
+    assert results.load_unplaced(tmp_path) == {"ann": ["02_b/y.py"]}, "a student gone from the folder: gone"
 
 
 def test_grades_csv_reads_back_as_the_rows_it_was_written_from(tmp_path):

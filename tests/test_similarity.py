@@ -116,3 +116,15 @@ def test_of_submissions_reads_a_class_folder(tmp_path, released):
     sim = found[NOTEBOOK.key]
     assert sim.error == "" and sim.students == 2
     assert [(m.first, m.second) for m in sim.pairs] == [("amy", "bob")]
+
+
+def test_the_comparison_reads_a_bounded_part_of_each_submission(released):
+    """A student's megabytes of code would make every pair cost their length: only the start is compared, and
+    the report says whose."""
+    from grader.report.sections import similarity_html
+
+    reference = answers.reference(NOTEBOOK)
+    huge = {gid: src + "\n" + "\n".join(f"value_{i} = {i} * 2" for i in range(20_000)) for gid, src in reference.items()}
+    found = compare(NOTEBOOK, released, {"amy": huge, "bob": dict(reference)})
+    assert found.cut == ["amy"] and found.students == 2
+    assert "Only the first 50,000 characters of code were compared for amy" in similarity_html({"nb": found})

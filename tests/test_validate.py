@@ -28,6 +28,7 @@ def test_a_finished_notebook_is_ready_to_submit(tmp_path):
     visible = [line for line in done.stdout.splitlines() if line.strip().startswith("PASS")]
     assert visible and "ready to submit" in done.stdout
     assert "hidden tests, run when you are graded" in done.stdout
+    assert "written_why_pack (2 points): your written answer, graded by your instructor" in done.stdout
 
 
 def test_an_unfinished_notebook_says_what_is_left(tmp_path):
@@ -37,4 +38,5 @@ def test_an_unfinished_notebook_says_what_is_left(tmp_path):
     assert done.returncode == 1
     assert "FAIL test_run_packed_visible" in done.stdout
     assert "the exercise is not done yet (replace `raise NotImplementedError()`)" in done.stdout
-    assert re.search(r"0 of \d+ visible tests pass\.", done.stdout)
+    assert re.search(r"0 of \d+ visible tests pass \(2 written questions to answer\)\.", done.stdout)
+    assert "TODO written_why_pack (2 points): a written question you have not answered yet" in done.stdout

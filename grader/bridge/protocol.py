@@ -16,18 +16,37 @@ refused. Objects that are not data never cross: a student object (a `Seq2Seq` in
 student kernel and is reached through a handle; an object of the test's (a scripted stand-in) stays in
 the trusted kernel and the student side may call only `encode`, `decode_step` and `__call__` on it.
 Only the trusted side sends `torch.nn` modules by value (pickled: the student kernel may run anything
-anyway). Each call carries the global torch RNG state and the grad mode there and back, tensors passed
-in come back with any in-place change, and a result with a graph can be backpropagated through from
-the test: the gradient request crosses back to the student kernel.
+anyway).
+
+What a call carries, and what it never brings back:
+
+* Arguments cross by value: the student's code works on copies, and an in-place change it makes is
+  never written into the test's tensors. The student's side reports which copies changed (shape, dtype,
+  values); a test asks for that report through `call_reporting_changes`, and it decides nothing else.
+* The trusted global RNG state goes with each call, so a model built right after `manual_seed(s)` starts
+  as it would in one process; the trusted RNG then moves on by a fixed step (`advance_rng`) and never
+  takes a state from the student's side. The test's objects that the student's code calls back draw
+  from that next state, and the call leaves it where they found it: how often the student's code calls
+  them back moves nothing of the test's.
+* A result used as a value is data: what an exercise function, a call on a student's object or one of
+  its methods returns. Handles come back only from constructors, from methods that return the object
+  itself, as submodules, and from the methods that list submodules; anything else fails the test with
+  a TypeError that says what came back. A handle's special methods decide no comparison.
+* A result with a graph can be backpropagated through from the test: the gradient request crosses back
+  to the student kernel. The grad mode crosses with each call.
+* An error from the student's code crosses as its builtin type and message, with a bounded traceback of
+  the student's own frames (`student_frames`): the trusted kernel shows those instead of the bridge's.
 """
 
 from __future__ import annotations
 
 import builtins
 import json
+import linecache
 import pickle
 import socket
 import struct
+import sys
 import types
 
 import torch
@@ -38,10 +57,18 @@ MAX_DEPTH = 40
 MAX_NODES = 200_000
 MAX_ITEMS = 100_000  # items of an iterator a student's code returns (e.g. `model.parameters()`)
 MAX_MESSAGE_CHARS = 4000  # of an error message that crosses
+MAX_FRAMES = 12  # of the student's traceback that cross (the first and the last half of them)
+MAX_LINE_CHARS = 200  # of each line of code, name or place in that traceback
+RELAY_MARK = "relay"  # the key of the relay's own `raise` frames: the student's side is gone (relay.py)
+MAX_STANDIN_ERRORS = 16  # errors of the test's objects kept while a call is in progress
 CALLBACK_METHODS = ("encode", "decode_step", "__call__")  # what student code may call on a test's object
 # ... and, on a test's object that is an nn.Module, the module methods that return data or the object itself
 # (a student's decoder may put its model in eval mode or ask where its parameters live).
 MODULE_METHODS = ("eval", "train", "parameters", "named_parameters", "buffers", "to", "cpu")
+# Methods of a student's object whose result may hold handles to its submodules (found by type).
+SUBMODULE_METHODS = ("modules", "children", "named_modules", "named_children", "get_submodule")
+BRIDGE_FILE = "grader_bridge"  # the file name this source is compiled under in both kernels
+OWN_FILES = frozenset({BRIDGE_FILE, globals().get("__file__", BRIDGE_FILE)})  # (and its own, imported as a module)
 DTYPES = {str(d).removeprefix("torch."): d for d in (
     torch.bool, torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64, torch.float16, torch.bfloat16,
     torch.float32, torch.float64, torch.complex64, torch.complex128)}
@@ -130,6 +157,18 @@ def same_bits(a: torch.Tensor, b: torch.Tensor) -> bool:
     return tensor_bytes(a) == tensor_bytes(b)
 
 
+CHANGES = ("shape", "dtype", "values")
+
+
+def changes(now: torch.Tensor, before: torch.Tensor) -> list[str]:
+    """What differs in a tensor from a snapshot of it: some of `shape`, `dtype`, `values` (none: unchanged)."""
+    found = [kind for kind, differs in (("shape", now.shape != before.shape), ("dtype", now.dtype != before.dtype))
+             if differs]
+    if not found and not same_bits(now, before):
+        found.append("values")
+    return found
+
+
 def torch_nn_class(obj) -> type | None:
     """The class of `obj` when it is a module class of torch.nn itself (not a subclass defined elsewhere)."""
     cls = type(obj)
@@ -170,6 +209,8 @@ class Encoder:
         self.other = other
         self.buffers: list[bytes] = []
         self.tensors: list[torch.Tensor] = []  # every tensor encoded, in order
+        self.paths: list[str] = []  # where each of them was, as `[1][0]` (positions and keys)
+        self.at: list[str] = []
         self.nodes = 0
 
     def tensor(self, t: torch.Tensor, **extra) -> dict:
@@ -179,6 +220,7 @@ class Encoder:
             raise BridgeError(f"a tensor of dtype {t.dtype} cannot cross")
         self.buffers.append(tensor_bytes(t))
         self.tensors.append(t)
+        self.paths.append("".join(self.at))
         node = {"T": len(self.buffers) - 1, "dtype": str(t.dtype).removeprefix("torch."), "shape": list(t.shape),
                 "rg": bool(t.requires_grad)}
         node.update(extra)
@@ -198,12 +240,40 @@ class Encoder:
             return {"device": str(value)}
         if isinstance(value, torch.Size):
             return {"size": [int(n) for n in value]}
-        if type(value) in (tuple, list):
-            return {"t" if type(value) is tuple else "l": [self.encode(v, depth + 1) for v in value]}
+        if type(value) in (tuple, list) or is_namedtuple(value):
+            items = list(tuple.__iter__(value)) if isinstance(value, tuple) else list(list.__iter__(value))
+            return {"t" if isinstance(value, tuple) else "l": [self.item(f"[{i}]", v, depth) for i, v in enumerate(items)]}
         if type(value) is dict or (isinstance(value, dict) and type(value).__module__ == "collections"):
-            return {"d": [[self.encode(k, depth + 1), self.encode(v, depth + 1)] for k, v in value.items()],
+            return {"d": [[self.encode(k, depth + 1), self.item(f"[{k!r}]", v, depth)] for k, v in dict.items(value)],
                     "ordered": type(value) is not dict}
         return self.other(self, value, depth)
+
+    def item(self, where: str, value, depth: int):
+        """Encode an item of a container, remembering where it is."""
+        self.at.append(where[:MAX_LINE_CHARS])
+        try:
+            return self.encode(value, depth + 1)
+        finally:
+            self.at.pop()
+
+
+def is_namedtuple(value) -> bool:
+    """A namedtuple (it crosses as a plain tuple)."""
+    return isinstance(value, tuple) and isinstance(getattr(type(value), "_fields", None), tuple)
+
+
+class Items:
+    """What a generator or a dict view became after crossing: an iterator over its items, which a check can read."""
+
+    def __init__(self, items: list):
+        self.items = items
+        self._next = iter(items)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return next(self._next)
 
 
 class Decoder:
@@ -238,7 +308,7 @@ class Decoder:
             if type(items) is not list:
                 raise BridgeError("a malformed sequence")
             values = [self.decode(v, depth + 1) for v in items]
-            return tuple(values) if "t" in node else iter(values) if "it" in node else values
+            return tuple(values) if "t" in node else Items(values) if "it" in node else values
         if "d" in node:
             pairs = node["d"]
             if type(pairs) is not list or not all(type(p) is list and len(p) == 2 for p in pairs):
@@ -274,29 +344,170 @@ def rng_state() -> bytes:
 
 
 def set_rng_state(buf: bytes) -> None:
-    """Take the global RNG state the other side left (only a state of the right size is accepted)."""
+    """The student's side takes the test's global RNG state (only a state of the right size is accepted)."""
     current = torch.get_rng_state()
     if len(buf) == current.numel():
         torch.set_rng_state(torch.frombuffer(bytearray(buf), dtype=torch.uint8).clone())
 
 
-def error_header(exc: BaseException, token: int | None = None) -> dict:
-    message = str(exc)
+def advance_rng() -> None:
+    """Move the trusted global RNG on by a fixed step, after its state went out with a call: one draw,
+    which seeds the next state. Nothing the student's code does changes where it goes, and two calls
+    (two training steps with dropout) still draw differently."""
+    torch.default_generator.manual_seed(int(torch.randint(0, 2**62, ()).item()))
+
+
+def error_header(exc: BaseException, token: int | None = None, namespace: dict | None = None,
+                 called: str = "") -> dict:
+    try:
+        message = str(exc)
+    except Exception:
+        message = "(its message could not be read)"
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[:MAX_MESSAGE_CHARS] + " [...]"
-    return {"op": "raise", "type": type(exc).__name__[:100], "message": message, "token": token}
+    return {"op": "raise", "type": type(exc).__name__[:100], "message": message, "token": token,
+            "frames": student_frames(exc, namespace or {}, called)}
 
 
-def exception_from(header: dict) -> BaseException:
-    """An exception of the same builtin type (a RuntimeError naming the type otherwise)."""
+def plain_line(text, limit: int = MAX_LINE_CHARS) -> str:
+    """One line of text that is safe to show anywhere: no control characters, at most `limit` characters."""
+    text = "".join(c if c.isprintable() else " " for c in str(text).replace("\t", " ")).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _library_paths() -> tuple[str, ...]:
+    """Where code that is not the student's lives: the interpreter's and the installed packages' folders."""
+    import os
+    import sysconfig
+
+    found = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.__file__), os.path.dirname(torch.__file__)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        found.add(sysconfig.get_paths().get(key, ""))
+    return tuple(p.rstrip("/") + "/" for p in found if p)
+
+
+def _cell_of(filename: str, namespace: dict, prefer: tuple[str, ...] = ()) -> str:
+    """A student's cell, named by a function or class it defines (a cell has no name of its own): the one the
+    test called or the frame's own, when that cell defines them, else the first."""
+    def defined_here(value) -> bool:
+        code = getattr(value, "__code__", None) or getattr(getattr(value, "__init__", None), "__code__", None)
+        return getattr(code, "co_filename", None) == filename
+
+    names = [n for n in prefer if n in namespace] + [n for n in list(namespace) if not n.startswith("_")]
+    for name in names:
+        if defined_here(namespace[name]):
+            return f"the cell defining `{plain_line(name, 100)}`"
+    return "your cell"
+
+
+def student_frames(exc: BaseException, namespace: dict, called: str = "") -> list[dict]:
+    """The frames of the student's own code in an error's traceback, innermost last, bounded: the bridge's
+    frames and library code (torch, the standard library) left out, each line cut to MAX_LINE_CHARS."""
+    libraries, found = _library_paths(), []
+    tb = exc.__traceback__
+    while tb is not None and len(found) < 10_000:
+        code = tb.tb_frame.f_code
+        filename = code.co_filename
+        if filename not in OWN_FILES and not filename.startswith(libraries) and not filename.startswith("<frozen"):
+            found.append((filename, tb.tb_lineno, code.co_name))
+        tb = tb.tb_next
+    if len(found) > MAX_FRAMES:
+        half = MAX_FRAMES // 2
+        found = found[:half] + [("", len(found) - MAX_FRAMES, "")] + found[-half:]
+    frames = []
+    for filename, line, name in found:
+        if not filename:
+            frames.append({"skipped": line})
+            continue
+        frames.append({"cell": _cell_of(filename, namespace, (called, name)), "line": line, "name": plain_line(name, 100),
+                       "code": plain_line(linecache.getline(filename, line))})
+    return frames
+
+
+def _clean_frames(frames) -> list[dict]:
+    """The student's frames as the trusted side keeps them: checked, bounded, plain text."""
+    clean = []
+    for frame in frames[: MAX_FRAMES + 1] if isinstance(frames, list) else []:
+        if not isinstance(frame, dict):
+            continue
+        if type(frame.get("skipped")) is int:
+            clean.append({"skipped": max(0, frame["skipped"])})
+        elif type(frame.get("line")) is int:
+            clean.append({"cell": plain_line(frame.get("cell", "")), "line": frame["line"],
+                          "name": plain_line(frame.get("name", ""), 100), "code": plain_line(frame.get("code", ""))})
+    return clean
+
+
+def exception_from(header: dict, called: str = "") -> BaseException:
+    """An exception of the same builtin type (a RuntimeError naming the type otherwise), carrying the
+    student's frames and which of the student's names the test called."""
     name, message = str(header.get("type", "Error"))[:100], str(header.get("message", ""))[:MAX_MESSAGE_CHARS]
+    if header.get(RELAY_MARK) is True:  # not the student's error: their side stopped answering (died, or was stopped)
+        return StudentSideGone(message)
     cls = getattr(builtins, name, None)
+    exc = None
     if isinstance(cls, type) and issubclass(cls, Exception) and cls not in (StopIteration, StopAsyncIteration):
         try:
-            return cls(message)
+            exc = cls(message)
         except Exception:
-            pass
-    return RuntimeError(f"{name}: {message}")
+            exc = None
+    if exc is None:
+        exc = RuntimeError(f"{name}: {message}")
+    exc._student = {"frames": _clean_frames(header.get("frames")), "called": called}
+    return exc
+
+
+STUDENT_BLOCK = "Where your code failed"  # the first words of the student's frames in a traceback
+
+
+def student_block(exc: BaseException) -> str:
+    """The student's frames of an error from their code, as the text a traceback shows; "" if it is not theirs."""
+    info = getattr(exc, "_student", None)
+    if not isinstance(info, dict):
+        return ""
+    called = info.get("called") or "your code"
+    if info.get("running"):
+        return f"{STUDENT_BLOCK}: the test called {called}, which was still running when the time ran out\n"
+    lines = [f"{STUDENT_BLOCK} (the test called {called}):"]
+    for frame in info.get("frames", []):
+        if "skipped" in frame:
+            lines.append(f"  [... {frame['skipped']} more frames ...]")
+        else:
+            lines.append(f"  {frame['cell']}, line {frame['line']}, in {frame['name']}")
+            if frame["code"]:
+                lines.append(f"    {frame['code']}")
+    if not info.get("frames"):
+        lines.append(f"  the error came from {called} itself (no line of your code is left to show)")
+    return "\n".join(lines) + "\n"
+
+
+def without_bridge_frames(tb):
+    """A traceback with the bridge's own frames taken out (what the test's reader needs is the test and
+    the student's code, not the machinery between them)."""
+    kept = []
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename not in OWN_FILES:
+            kept.append(tb)
+        tb = tb.tb_next
+    out = None
+    for entry in reversed(kept):
+        out = types.TracebackType(out, entry.tb_frame, entry.tb_lasti, entry.tb_lineno)
+    return out
+
+
+def show_traceback(shell, etype, value, tb, tb_offset=None):
+    """The trusted kernel's tracebacks: the test's frames without the bridge's, then the student's frames."""
+    stb = shell.InteractiveTB.structured_traceback(etype, value, without_bridge_frames(tb), tb_offset=tb_offset)
+    block = student_block(value)
+    if block:
+        stb = list(stb[:-1]) + [block] + list(stb[-1:])
+    shell._showtraceback(etype, value, stb)
+    return stb
+
+
+def install_traceback_display(shell) -> None:
+    """Make the trusted kernel show tracebacks through `show_traceback`."""
+    shell.set_custom_exc((BaseException,), show_traceback)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -449,14 +660,7 @@ class StudentSide:
         reply, out_buffers, outputs = self.encode_result(value)
         if outputs:
             self.graphs[call_id] = (outputs, leaves)
-        changed = [i for i, (t, s) in enumerate(zip(tensors, snapshots)) if not same_bits(t, s)]
-        reply["changed"] = []
-        for i in changed:
-            out_buffers.append(tensor_bytes(tensors[i]))
-            reply["changed"].append([i, len(out_buffers) - 1, str(tensors[i].dtype).removeprefix("torch."),
-                                     list(tensors[i].shape)])
-        out_buffers.append(rng_state())
-        reply["rng"] = len(out_buffers) - 1
+        reply["changed"] = [[i, what] for i, (t, s) in enumerate(zip(tensors, snapshots)) if (what := changes(t, s))]
         return reply, out_buffers
 
     def backward(self, header: dict, buffers: list[bytes]) -> tuple[dict, list[bytes]]:
@@ -483,12 +687,9 @@ class StudentSide:
         """Call an object of the test's (data only, both ways), as the student's code asked."""
         enc = Encoder(lambda e, v, d: self._refuse(v))
         node_args, node_kwargs = enc.encode(tuple(args)), enc.encode(dict(kwargs))
-        enc.buffers.append(rng_state())
         send_frame(self.sock, {"op": "callback", "cid": cid, "method": method, "args": node_args,
-                               "kwargs": node_kwargs, "rng": len(enc.buffers) - 1,
-                               "grad": torch.is_grad_enabled()}, enc.buffers)
+                               "kwargs": node_kwargs, "grad": torch.is_grad_enabled()}, enc.buffers)
         header, buffers = self.wait()
-        set_rng_state(buffers[header["rng"]]) if "rng" in header else None
         if header["op"] == "raise":
             raise StandInError(str(header.get("type")), header.get("token"))
         return Decoder(buffers, self._decode_other).decode(header["value"])
@@ -519,8 +720,9 @@ class StudentSide:
             else:
                 raise BridgeError(f"unknown request {header.get('op')!r}")
         except BaseException as exc:  # the student's error, or a KeyboardInterrupt at the time limit
-            reply, out = error_header(exc, getattr(exc, "token", None)), [rng_state()]
-            reply["rng"] = 0
+            target = header.get("target") if isinstance(header.get("target"), list) else []
+            called = target[1] if len(target) > 1 and target[0] == "name" and isinstance(target[1], str) else ""
+            reply, out = error_header(exc, getattr(exc, "token", None), self.namespace, called), []
         send_frame(self.sock, reply, out)
 
     def serve(self, path: str) -> None:
@@ -535,7 +737,10 @@ class StudentSide:
                     return
                 if header.get("op") == "stop":
                     return
-                self.answer(header, buffers)
+                try:
+                    self.answer(header, buffers)
+                except OSError:  # the test gave up on the call (its time ran out) and the relay has gone
+                    return
         finally:
             self.sock.close()
             self.sock = None
@@ -562,7 +767,11 @@ class _RemoteGraph(torch.autograd.Function):
 
 
 class Handle:
-    """A student's object, as the test sees it: methods, attributes and calls go to the student kernel."""
+    """A student's object, as the test sees it: methods, attributes and calls go to the student kernel.
+
+    Its special methods decide no comparison: it is equal only to itself, always true, and never asked
+    whether it contains something.
+    """
 
     __slots__ = ("_side", "_hid", "_info", "__weakref__")
 
@@ -579,7 +788,7 @@ class Handle:
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
         if name in self._info["methods"]:
-            return lambda *args, **kwargs: self._side.call(["method", self._hid, name], args, kwargs)
+            return RemoteMethod(self, name)
         return self._side.call(["getattr", self._hid, name], (), {})
 
     def __setattr__(self, name, value):
@@ -597,8 +806,40 @@ class Handle:
     def __getitem__(self, key):
         return self._side.call(["getitem", self._hid], (key,), {})
 
+    def __eq__(self, other):
+        return self is other
+
+    def __ne__(self, other):
+        return self is not other
+
+    def __hash__(self):
+        return object.__hash__(self)
+
+    def __bool__(self):
+        return True
+
+    def __contains__(self, item):
+        raise TypeError(f"the test cannot ask whether the student's {self._info['cls']} contains something")
+
     def __repr__(self):
         return f"<the student's {self._info['cls']}>"
+
+
+class RemoteMethod:
+    """A method of a student's object, as the test sees it."""
+
+    __slots__ = ("handle", "name")
+
+    def __init__(self, handle: Handle, name: str):
+        self.handle, self.name = handle, name
+
+    def __call__(self, *args, **kwargs):
+        h = self.handle
+        return object.__getattribute__(h, "_side").call(["method", object.__getattribute__(h, "_hid"), self.name],
+                                                         args, kwargs)
+
+    def __repr__(self):
+        return f"<the student's {object.__getattribute__(self.handle, '_info')['cls']}.{self.name}>"
 
 
 class _RemoteClassMeta(type):
@@ -628,6 +869,32 @@ class Remote:
         return f"<the student's {self.__name__}>"
 
 
+def target_of(fn) -> tuple["TrustedSide", list] | None:
+    """(the side, the call's target) when `fn` reaches the student's code across the bridge; None otherwise."""
+    if isinstance(fn, Remote):
+        return fn._side, ["name", fn.__name__]
+    if isinstance(fn, RemoteMethod):
+        h = fn.handle
+        return object.__getattribute__(h, "_side"), ["method", object.__getattribute__(h, "_hid"), fn.name]
+    if isinstance(fn, Handle):
+        return object.__getattribute__(fn, "_side"), ["call", object.__getattribute__(fn, "_hid")]
+    if isinstance(type(fn), _RemoteClassMeta):
+        return fn._side, ["name", fn.__name__]
+    return None
+
+
+def is_remote(fn) -> bool:
+    """Whether calling `fn` runs the student's code in the other kernel."""
+    return target_of(fn) is not None
+
+
+def call_reporting_changes(fn, args: tuple, kwargs: dict) -> tuple[object, list[str]]:
+    """Call the student's `fn` across the bridge: its result, and the student side's report of what the call
+    changed in place in its copies of the tensor arguments, as `args[1][0] (values)` (shape, dtype, values)."""
+    side, target = target_of(fn)
+    return side.call(target, args, kwargs, report=True)
+
+
 class TrustedSide:
     """Calls the student's code from the test cells, through the grader's relay at `path`."""
 
@@ -637,7 +904,7 @@ class TrustedSide:
         self.callbacks: dict[int, object] = {}
         self.handles: dict[int, Handle] = {}
         self.classes: dict[str, type] = {}
-        self.errors: dict[int, BaseException] = {}
+        self.errors: dict[int, BaseException] = {}  # a test object's errors, until the call that caused them ends
         self.calls = 0
 
     def proxies(self, exercises: dict[str, str]) -> dict[str, object]:
@@ -693,7 +960,7 @@ class TrustedSide:
                     and isinstance(info.get("cls"), str) and isinstance(info.get("module"), bool)
                     and (info.get("nn") is None or isinstance(info.get("nn"), str))):
                 raise BridgeError("a malformed handle")
-            clean = {"cls": info["cls"][:200], "mro": info["mro"][:100], "module": info["module"],
+            clean = {"cls": plain_line(info["cls"], 100), "mro": info["mro"][:100], "module": info["module"],
                      "nn": info.get("nn"), "methods": frozenset(methods[:2000])}
             handle = self.handles.get(hid)
             if handle is None:
@@ -711,33 +978,66 @@ class TrustedSide:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.connect(self.path)
 
-    def call(self, target: list, args, kwargs):
-        """Run `target` in the student kernel with these arguments; its result, as data or handles."""
+    def call(self, target: list, args, kwargs, report: bool = False):
+        """Run `target` in the student kernel with these arguments; its result, as data or handles (with
+        `report`: the result and what the call changed in its copies of the arguments)."""
         top = self.sock is None
         if top:
             self._connect()
         try:
-            return self._call(target, args, kwargs)
+            value, changed = self._call(target, args, kwargs)
+            return (value, changed) if report else value
+        except KeyboardInterrupt as exc:  # the test's time ran out while the student's code was still running
+            if not hasattr(exc, "_student"):
+                exc._student = {"frames": [], "called": self.called(target), "running": True}
+            raise
+        except (MemoryError, RecursionError) as exc:
+            raise StudentDataError(f"the test's kernel ran out of {'memory' if isinstance(exc, MemoryError) else 'stack'} "
+                                   f"taking what {self.called(target)} sent back") from None
         finally:
             if top:
                 self.sock.close()
                 self.sock = None
+                self.errors.clear()
+
+    def called(self, target: list) -> str:
+        """The student's code a call reaches, in words: "your `run_packed`", "`forward` of your `Tagger`"."""
+        kind = target[0]
+        if kind == "name":
+            return f"your `{target[1]}`"
+        handle = self.handles.get(target[1])
+        cls = object.__getattribute__(handle, "_info")["cls"] if handle is not None else "object"
+        if kind == "method":
+            return f"`{target[2]}` of your `{cls}`"
+        if kind == "call":
+            return f"`forward` of your `{cls}`" if handle is not None and object.__getattribute__(handle, "_info")["module"] \
+                else f"your `{cls}`"
+        if kind == "getattr":
+            return f"`{target[2]}` of your `{cls}`"
+        return f"your `{cls}`"
 
     def _call(self, target, args, kwargs):
         self.calls += 1
         call_id = self.calls
         enc = Encoder(self._other)
-        node_args, node_kwargs = enc.encode(tuple(args)), enc.encode(dict(kwargs))
-        sent = list(enc.tensors)
+        enc.at.append("args")
+        node_args = enc.encode(tuple(args))
+        enc.at[-1] = "kwargs"
+        node_kwargs = enc.encode(dict(kwargs))
+        sent, paths = list(enc.tensors), list(enc.paths)
         grads = [bool(t.requires_grad) for t in sent]
         enc.buffers.append(rng_state())
-        self._send({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs,
-                    "rng": len(enc.buffers) - 1, "grad": torch.is_grad_enabled(), "id": call_id, "grads": grads},
-                   enc.buffers)
-        header, buffers = self.wait()
-        self._take_rng(header, buffers)
+        advance_rng()
+        after = torch.get_rng_state()
+        try:
+            self._send({"op": "call", "target": target, "args": node_args, "kwargs": node_kwargs,
+                        "rng": len(enc.buffers) - 1, "grad": torch.is_grad_enabled(), "id": call_id, "grads": grads},
+                       enc.buffers)
+            header, buffers = self.wait()
+        finally:  # the callbacks' draws (as many as the student's code chose) leave no trace on the test's RNG
+            torch.set_rng_state(after)
         if header.get("op") == "raise":
-            raise self._error(header)
+            raise self._error(header, target)
         dec = Decoder(buffers, self._decode_other)
         marked = []
         original = dec.tensor
@@ -755,7 +1055,8 @@ class TrustedSide:
 
         dec.tensor = tensor
         value = dec.decode(header.get("value"))
-        self._apply_changes(header, buffers, sent)
+        self._check_result(target, value)
+        changed = self._changes(header, paths)
         if marked and header.get("graph") is True:
             inputs = [t for t in sent if t.requires_grad]
             link = {"side": self, "call": call_id, "outputs": marked}
@@ -764,37 +1065,44 @@ class TrustedSide:
                 linked = _RemoteGraph.apply(link, anchor, *inputs)
             swap = {id(a): b for a, b in zip(marked, linked)}
             value = _replace(value, swap)
-        return value
+        return value, changed
 
-    def _take_rng(self, header: dict, buffers: list[bytes]) -> None:
-        index = header.get("rng")
-        if type(index) is int and 0 <= index < len(buffers):
-            set_rng_state(buffers[index])
+    def _check_result(self, target: list, value) -> None:
+        """A result used as a value must be data: handles only from a constructor, from a method that returns
+        its object, and for submodules (an attribute, an item, the modules a method lists)."""
+        kind = target[0]
+        if kind == "name" and target[1] in self.classes:
+            return
+        found = _handles_in(value)
+        if not found:
+            return
+        itself = kind == "method" and all(object.__getattribute__(h, "_hid") == target[1] for h in found)
+        modules = kind in ("getattr", "getitem", "iter") or (kind == "method" and target[2] in SUBMODULE_METHODS)
+        if itself or (modules and all(object.__getattribute__(h, "_info")["module"] for h in found)):
+            return
+        cls = object.__getattribute__(found[0], "_info")["cls"]
+        raise TypeError(f"{self.called(target)} returned a `{cls}`, expected a tensor "
+                        f"(or a number, or a tuple, list or dict of them)")
 
-    def _apply_changes(self, header: dict, buffers: list[bytes], sent: list[torch.Tensor]) -> None:
-        """Give the test's tensors the in-place changes the student's code made to its copies."""
-        changes = header.get("changed", [])
-        if not isinstance(changes, list):
+    @staticmethod
+    def _changes(header: dict, paths: list[str]) -> list[str]:
+        """The student side's report of its copies that the call changed in place, as `path (what)`."""
+        report = header.get("changed", [])
+        if not isinstance(report, list):
             raise BridgeError("a malformed list of changed inputs")
-        for change in changes:
-            if not (isinstance(change, list) and len(change) == 4 and type(change[0]) is int
-                    and 0 <= change[0] < len(sent) and type(change[1]) is int and 0 <= change[1] < len(buffers)):
+        found = []
+        for item in report:
+            if not (isinstance(item, list) and len(item) == 2 and type(item[0]) is int and 0 <= item[0] < len(paths)
+                    and isinstance(item[1], list) and item[1] and all(k in CHANGES for k in item[1])):
                 raise BridgeError("a malformed changed input")
-            new = tensor_from(buffers[change[1]], change[2], change[3])
-            target = sent[change[0]]
-            with torch.no_grad():
-                try:
-                    if target.shape != new.shape:
-                        target.resize_(new.shape)
-                    target.copy_(new.to(target.dtype))
-                except RuntimeError:
-                    pass  # an input whose memory overlaps itself (expanded): the student's copy changed anyway
+            found.append(f"{paths[item[0]]} ({', '.join(k for k in CHANGES if k in item[1])})")
+        return found
 
-    def _error(self, header: dict) -> BaseException:
+    def _error(self, header: dict, target: list | None = None) -> BaseException:
         token = header.get("token")
         if type(token) is int and token in self.errors:
             return self.errors.pop(token)
-        return exception_from(header)
+        return exception_from(header, self.called(target) if target else "")
 
     def backward(self, call_id: int, grads, n_inputs: int):
         """Send the gradient of a call's outputs to the student kernel; the gradients of the test's inputs."""
@@ -842,7 +1150,6 @@ class TrustedSide:
             self._answer_callback(header, buffers)
 
     def _answer_callback(self, header: dict, buffers: list[bytes]) -> None:
-        self._take_rng(header, buffers)
         try:
             obj = self.callbacks.get(header.get("cid"))
             method = header.get("method")
@@ -860,15 +1167,38 @@ class TrustedSide:
             out = enc.buffers
         except BaseException as exc:
             token = id(exc)
+            while len(self.errors) >= MAX_STANDIN_ERRORS:  # the student's code caught them: the oldest go
+                self.errors.pop(next(iter(self.errors)))
             self.errors[token] = exc
             reply, out = {"op": "raise", "type": type(exc).__name__, "message": "", "token": token}, []
-        out = list(out) + [rng_state()]
-        reply["rng"] = len(out) - 1
         send_frame(self.sock, reply, out)
 
     @staticmethod
     def _refuse_object():
         raise BridgeError("the student's code passed the test's object something that is not data")
+
+
+class StudentSideGone(BridgeError):
+    """The student's side stopped answering the test: its kernel died or was stopped (the relay says which)."""
+
+
+class StudentDataError(BridgeError):
+    """What the student's code sent back was more than the test's kernel could take (memory, nesting)."""
+
+
+def _handles_in(value, depth: int = 0) -> list[Handle]:
+    """The handles inside a decoded value (tuples, lists, dicts and iterators of them)."""
+    if isinstance(value, Handle):
+        return [value]
+    if depth > MAX_DEPTH + 1:
+        return []
+    if type(value) in (tuple, list):
+        return [h for v in value for h in _handles_in(v, depth + 1)]
+    if isinstance(value, dict):
+        return [h for v in value.values() for h in _handles_in(v, depth + 1)]
+    if isinstance(value, Items):
+        return [h for v in value.items for h in _handles_in(v, depth + 1)]
+    return []
 
 
 def _replace(value, swap: dict):

@@ -4,9 +4,11 @@ Each kernel reaches only a socket in its own run folder; the grader listens on b
 frames (the format of protocol.py: a 12-byte prefix, a JSON header, raw buffers), checking each frame's
 size on the way. The relay keeps count of the calls the test has made that the student's side has not
 answered: when the student's side stops answering (its kernel died, it closed the connection, it sent
-something over the limit), each waiting call gets an error instead of waiting forever; when the test
-gives up on a call (its cell timed out), the student's side is out of step for the rest of that test
-cell and any further call fails at once. Every test cell starts with a fresh serve loop.
+something over the limit), each waiting call gets the relay's own error instead of waiting forever; a
+frame from the student's side in the relay's name breaks the serve loop the same way, so that no one
+reads the student's words as the grader's. When the test gives up on a call (its cell timed out), the
+student's side is out of step for the rest of that test cell and any further call fails at once. Every
+test cell starts with a fresh serve loop.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ MAX_HEADER_BYTES = 8 * 2**20
 REQUESTS_FROM_TEST = ("call", "backward")
 REPLIES = ("return", "raise")
 CHUNK = 2**20
+RELAY_MARK = "relay"  # the key of the relay's own error frames (protocol.py reads them as StudentSideGone)
 
 
 class FrameError(Exception):
@@ -63,8 +66,9 @@ async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, se
 
 
 def error_frame(message: str, kind: str = "RuntimeError") -> bytes:
-    """A `raise` frame, as protocol.py reads it."""
-    text = json.dumps({"op": "raise", "type": kind, "message": message, "token": None, "buffers": []}).encode()
+    """A `raise` frame, as protocol.py reads it, marked as the relay's own (the student's side said nothing)."""
+    text = json.dumps({"op": "raise", "type": kind, "message": message, "token": None, RELAY_MARK: True,
+                       "buffers": []}).encode()
     return PREFIX.pack(len(text), len(text)) + text
 
 
@@ -149,6 +153,8 @@ class Relay:
             self.calls += 1
 
     def _reply(self, header: dict) -> None:
+        if RELAY_MARK in header:  # only the relay speaks for a student's side that is gone
+            raise FrameError("a message in the relay's name")
         if header.get("op") in REPLIES:
             self.outstanding = max(0, self.outstanding - 1)
 

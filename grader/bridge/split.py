@@ -128,8 +128,9 @@ class KernelPair:
             outcome["passed"] = reply.get("status") == "ok"
             outcome["ename"] = reply.get("ename", "")
         finally:
+            timed_out = bool(outcome["ename"]) and outcome["ename"] == self.executor.error_on_timeout.get("ename")
             outcome["broken"] = await self.relay.end_cell()
-            outcome["student_stuck"] = not await self._finish_student(watch)
+            outcome["student_stuck"] = not await self._finish_student(watch, at_once=timed_out)
             settle_outputs(cell, outcome["passed"], "".join(printed), outcome["ename"])
         return outcome
 
@@ -149,6 +150,8 @@ class KernelPair:
             if msg["msg_type"] == "status" and msg["content"].get("execution_state") == "idle":
                 self.relay.student_finished("the student's kernel stopped serving the test")
                 return
+            if msg["msg_type"] == "error":
+                continue  # the serve loop's own end (a broken pipe after a timeout), not something the student printed
             text = text_of(msg)
             if used <= limit:
                 printed.append(text[: max(0, limit - used)])
@@ -157,8 +160,11 @@ class KernelPair:
                     printed.append("\n[output cut]\n")
                     self.executor.flood(index)
 
-    async def _finish_student(self, watch: asyncio.Future) -> bool:
-        """Wait for the serve loop to end; interrupt it if it does not. False: it would not stop."""
+    async def _finish_student(self, watch: asyncio.Future, at_once: bool = False) -> bool:
+        """Wait for the serve loop to end; interrupt it if it does not (`at_once`: the test ran out of time, so
+        the student's code may still be working on a call the test gave up on). False: it would not stop."""
+        if at_once and not watch.done():
+            await self.executor.interrupt_async()
         for attempt in range(2):
             try:
                 await asyncio.wait_for(asyncio.shield(watch), GRACE_SECONDS)

@@ -32,11 +32,13 @@ def install_bridge() -> str:
 
 
 def fresh_namespace(socket_path: str, exercises: dict[str, str]) -> str:
-    """Code that empties the trusted kernel's namespace and puts the exercise proxies in it."""
+    """Code that empties the trusted kernel's namespace and puts the exercise proxies in it (and makes its
+    tracebacks show the student's frames instead of the bridge's)."""
     return (f"get_ipython().reset(new_session=True, aggressive=False)\n"
             f"import sys as _s, torch as _torch\n"
             f"_torch.set_grad_enabled(True)\n"
             f"_torch.set_default_dtype(_torch.float32)\n"
+            f"_s.modules[{BRIDGE_MODULE!r}].install_traceback_display(get_ipython())\n"
             f"get_ipython().user_ns.update(_s.modules[{BRIDGE_MODULE!r}].TrustedSide({socket_path!r})"
             f".proxies({json.dumps(exercises)}))\n"
             f"del _s, _torch\n")

@@ -45,14 +45,21 @@ def catalogue(notebook: Notebook) -> list[Answer]:
 
 @cache
 def reference(notebook: Notebook) -> dict[str, str]:
-    """The reference solution of each solution cell: the source with its markers removed."""
+    """The reference solution of each code solution cell: the source with its markers removed."""
     return facts_of(nbformat.read(notebook.source, as_version=4)).solutions
+
+
+@cache
+def model_answers(notebook: Notebook) -> dict[str, str]:
+    """The model answer of each written question (the source's text, never released)."""
+    return {q.grade_id: q.model_answer for q in facts_of(nbformat.read(notebook.source, as_version=4)).written}
 
 
 def submission(notebook: Notebook, answers: dict[str, str] | None = None,
                released: nbformat.NotebookNode | None = None) -> nbformat.NotebookNode:
-    """The released notebook with every solution cell filled: the reference, unless `answers` says otherwise."""
-    fill = {**reference(notebook), **(answers or {})}
+    """The released notebook with every solution cell filled: the reference (and the model answers), unless
+    `answers` says otherwise."""
+    fill = {**reference(notebook), **model_answers(notebook), **(answers or {})}
     nb = copy.deepcopy(released if released is not None else nbformat.read(notebook.released, as_version=4))
     for cell in nb.cells:
         if cells.is_solution(cell) and cells.grade_id(cell) in fill:

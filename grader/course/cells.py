@@ -37,9 +37,15 @@ def is_solution(cell) -> bool:
 
 
 def is_test(cell) -> bool:
-    """A graded test cell: `grade` without `solution` (this course grades no solution cell directly)."""
+    """A graded test cell: `grade` without `solution` (a graded solution cell is a written answer)."""
     meta = nbgrader_meta(cell)
     return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def is_written(cell) -> bool:
+    """A written answer: nbgrader's "manually graded answer" (`grade` and `solution`), scored by a person."""
+    meta = nbgrader_meta(cell)
+    return bool(meta.get("grade")) and bool(meta.get("solution"))
 
 
 def is_given(cell) -> bool:
@@ -55,7 +61,7 @@ def is_answer(cell) -> bool:
 
 
 def points(cell) -> float:
-    """The points a test cell is worth (0 for anything else)."""
+    """The points a test cell or a written answer is worth (0 for anything else)."""
     value = nbgrader_meta(cell).get("points", 0)
     try:
         return float(value or 0)
@@ -85,6 +91,15 @@ def split_regions(source: str) -> tuple[list[str], dict[str, list[str]]]:
         else:
             public.append(line)
     return public, inside
+
+
+def cell_regions(cell) -> tuple[list[str], dict[str, list[str]]]:
+    """`split_regions` of a cell's source; a written answer without markers is a solution as a whole (nbgrader
+    releases it as "YOUR ANSWER HERE")."""
+    source = cell.get("source", "") if isinstance(cell, dict) else ""
+    if is_written(cell) and REGIONS["solution"][0] not in source:
+        return [], {"solution": source.splitlines(), "hidden": []}
+    return split_regions(source)
 
 
 def has_hidden_tests(cell) -> bool:
@@ -147,22 +162,44 @@ class TestCell:
 
 
 @dataclass(frozen=True)
+class WrittenQuestion:
+    """One written answer of a source notebook: graded by a person in formgrader, with a rubric for them."""
+
+    grade_id: str
+    points: float
+    title: str  # the question's heading (`### Written question: <title> (...)`), or its grade id
+    model_answer: str  # the source cell's text: a full-marks answer, never released
+    rubric: str = ""  # from the assignment's rubrics file (written.py), never released
+
+
+@dataclass(frozen=True)
 class NotebookFacts:
     """What a source notebook says about grading it."""
 
     tests: tuple[TestCell, ...]  # in notebook order
-    solutions: dict[str, str]  # grade id of each solution cell -> the reference code, markers removed
+    solutions: dict[str, str]  # grade id of each code solution cell -> the reference code, markers removed
     exercise_kinds: dict[str, str]  # names the solution cells define, in order -> function, module or class
     trusted_setup: tuple[str, ...]  # sources of the given cells marked safe for the trusted kernel
-    secrets: frozenset[str]  # hidden-test lines no student may read (see hidden.py)
+    secrets: frozenset[str]  # hidden-test and rubric lines no student may read (see hidden.py)
+    written: tuple[WrittenQuestion, ...] = ()  # in notebook order
 
     @property
     def exercises(self) -> tuple[str, ...]:
         return tuple(self.exercise_kinds)
 
     @property
-    def max_score(self) -> float:
+    def test_max(self) -> float:
+        """The points the tests give (autograded)."""
         return sum(t.points for t in self.tests)
+
+    @property
+    def written_max(self) -> float:
+        """The points the written answers give (graded by people)."""
+        return sum(w.points for w in self.written)
+
+    @property
+    def max_score(self) -> float:
+        return self.test_max + self.written_max
 
     @property
     def test_points(self) -> dict[str, float]:
@@ -184,19 +221,40 @@ def exercise_of(gid: str, exercises: tuple[str, ...]) -> str:
     return max(matches, key=len) if matches else "other"
 
 
-def facts_of(source: nbformat.NotebookNode) -> NotebookFacts:
-    """Test cells, reference solutions, exercise names, trusted setup cells and hidden lines of a source notebook."""
-    tests, solutions, exercises, setup = [], {}, {}, []
+WRITTEN_HEADING = "### Written question:"
+
+
+def question_title(source: str) -> str:
+    """`why pack?` from a markdown cell's `### Written question: why pack? (2 points, ...)` line, or ""."""
+    for line in source.splitlines():
+        if line.startswith(WRITTEN_HEADING):
+            return line[len(WRITTEN_HEADING):].split(" (")[0].strip()
+    return ""
+
+
+def facts_of(source: nbformat.NotebookNode, rubrics: dict[str, str] | None = None) -> NotebookFacts:
+    """Test cells, reference solutions, exercise names, trusted setup cells, written questions (with their
+    `rubrics`, by grade id) and the lines no student may read, of a source notebook."""
+    tests, solutions, exercises, setup, written, title = [], {}, {}, [], [], ""
+    rubrics = rubrics or {}
     for cell in source.cells:
         if is_test(cell):
             tests.append(TestCell(grade_id(cell), points(cell), has_hidden_tests(cell), description(cell.source)))
+        elif is_written(cell):
+            gid = grade_id(cell)
+            written.append(WrittenQuestion(gid, points(cell), title or gid, without_markers(cell.source).strip(),
+                                           rubrics.get(gid, "")))
+            title = ""
         elif is_solution(cell):
             solutions[grade_id(cell)] = without_markers(cell.source)
             exercises.update(defined_names(solutions[grade_id(cell)]))
         elif is_trusted_setup(cell) and cell.cell_type == "code":
             setup.append(cell.source)
-    return NotebookFacts(tuple(tests), solutions, exercises, tuple(setup),
-                         secrets_of(source).hidden)
+        if cell.cell_type == "markdown" and not is_written(cell):
+            title = question_title(cell.source) or title
+    secrets = secrets_of(source, rubrics=rubrics)
+    return NotebookFacts(tuple(tests), solutions, exercises, tuple(setup), secrets.hidden | secrets.rubric,
+                         tuple(written))
 
 
 # A *secret line* (see hidden.py) is a meaningful line inside a solution or hidden-test region that the
@@ -213,31 +271,36 @@ def _meaningful(line: str) -> str | None:
 class Secrets:
     """The secret lines of one source notebook, by kind."""
 
-    solution: frozenset[str]
+    solution: frozenset[str]  # reference code and model answers to written questions
     hidden: frozenset[str]
+    rubric: frozenset[str] = frozenset()  # what graders read beside written answers
 
     @property
     def all(self) -> frozenset[str]:
-        return self.solution | self.hidden
+        return self.solution | self.hidden | self.rubric
 
 
 def public_lines(source: nbformat.NotebookNode) -> frozenset[str]:
     """The meaningful lines of `source` outside every solution and hidden-test region."""
-    return frozenset(line for cell in source.cells for line in map(_meaningful, split_regions(cell.source)[0]) if line)
+    return frozenset(line for cell in source.cells for line in map(_meaningful, cell_regions(cell)[0]) if line)
 
 
-def secrets_of(source: nbformat.NotebookNode, also_public: frozenset[str] = frozenset()) -> Secrets:
-    """The solution and hidden-test lines of `source` that neither its public part nor `also_public` contain."""
+def secrets_of(source: nbformat.NotebookNode, also_public: frozenset[str] = frozenset(),
+               rubrics: dict[str, str] | None = None) -> Secrets:
+    """The solution, hidden-test and rubric lines of `source` (its `rubrics` by grade id) that neither its
+    public part nor `also_public` contain."""
     public = public_lines(source) | also_public
     inside: dict[str, set[str]] = {k: set() for k in REGIONS}
     for cell in source.cells:
-        for kind, lines in split_regions(cell.source)[1].items():
+        for kind, lines in cell_regions(cell)[1].items():
             inside[kind].update(filter(None, map(_meaningful, lines)))
-    return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public))
+    rubric = {line for text in (rubrics or {}).values() for line in map(_meaningful, text.splitlines()) if line}
+    return Secrets(frozenset(inside["solution"] - public), frozenset(inside["hidden"] - public),
+                   frozenset(rubric - public))
 
 
 def solution_secrets(source: nbformat.NotebookNode) -> dict[str, frozenset[str]]:
-    """{grade id of each solution cell: its secret lines} of a source notebook."""
+    """{grade id of each code solution cell: its secret lines} of a source notebook (written answers are not code)."""
     secret = secrets_of(source).solution
-    return {grade_id(cell): frozenset(filter(None, map(_meaningful, split_regions(cell.source)[1]["solution"]))) & secret
-            for cell in source.cells if is_solution(cell)}
+    return {grade_id(cell): frozenset(filter(None, map(_meaningful, cell_regions(cell)[1]["solution"]))) & secret
+            for cell in source.cells if is_solution(cell) and not is_written(cell)}

@@ -28,8 +28,12 @@ UID_LOCKS = Path("/tmp/grader-uids")
 
 # Folders an LMS export or an operating system leaves behind; never a student or a notebook.
 IGNORED_NAMES = frozenset({"__MACOSX", ".ipynb_checkpoints", "__pycache__"})
-# Files of an assignment folder that hold answers: the instructor's alone, never released.
-INSTRUCTOR_ONLY = frozenset({"answers.py"})
+# The rubrics of an assignment's written questions (course/written.py), beside its source notebooks.
+RUBRICS_FILE = "rubrics.toml"
+# Files of an assignment folder that hold answers or rubrics: the instructor's alone, never released.
+INSTRUCTOR_ONLY = frozenset({"answers.py", RUBRICS_FILE})
+# An assignment's data: a folder of this name beside its notebooks, read by them as `data/`.
+DATA_FOLDER = "data"
 # The course folder's lock file: every package's exact version, for `make` and for students' installs.
 LOCK_FILE = "constraints.txt"
 # The course folder's licenses, carried by every bundle: the code's, then the course content's.
@@ -152,9 +156,21 @@ class Notebook:
         return course().solutions / self.assignment / self.filename
 
     @property
+    def rubrics(self) -> Path:
+        """The rubrics of the assignment's written questions (course/written.py), beside the source; never released."""
+        return course().solutions / self.assignment / RUBRICS_FILE
+
+    @property
     def released(self) -> Path:
         """The student version generated from the source."""
         return course().notebooks / self.assignment / self.filename
+
+    @property
+    def data(self) -> Path | None:
+        """The assignment's data folder (`data/` beside the source notebook), which the notebook reads as `data/`
+        beside it; None when the assignment has none."""
+        folder = course().solutions / self.assignment / DATA_FOLDER
+        return folder if folder.is_dir() else None
 
     @property
     def key(self) -> str:
@@ -182,6 +198,7 @@ SERIES: tuple[Notebook, ...] = (
     Notebook("02_seq2seq", "seq2seq"),
     Notebook("03_bilstm_tagger", "bilstm_tagger"),
     Notebook("04_attention", "attention"),
+    Notebook("05_real_text", "pos_tagging"),
 )
 
 

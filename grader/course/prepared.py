@@ -17,7 +17,8 @@ import nbformat
 from traitlets.config import Config
 
 from grader.course.cells import NotebookFacts, facts_of
-from grader.course.layout import Notebook, private_folder
+from grader.course.layout import DATA_FOLDER, Notebook, private_folder
+from grader.course.written import RUBRICS_FILE, read_rubrics
 from grader.errors import GraderError
 
 log = logging.getLogger(__name__)
@@ -96,8 +97,12 @@ def check(result: dict, what: str) -> None:
 
 
 @lru_cache(maxsize=32)
-def _facts(source: Path, mtime_ns: int) -> NotebookFacts:
-    return facts_of(nbformat.read(source, as_version=4))
+def _facts(source: Path, mtime_ns: int, rubrics: Path, rubrics_mtime_ns: int) -> NotebookFacts:
+    return facts_of(nbformat.read(source, as_version=4), read_rubrics(rubrics))
+
+
+def _mtime_ns(path: Path) -> int:
+    return path.stat().st_mtime_ns if path.exists() else 0
 
 
 @dataclass(frozen=True)
@@ -130,15 +135,24 @@ class CourseFolder:
         """The gradebook: the source cells (hidden tests included) and, after autograde, the scores."""
         return self.root / "gradebook.db"
 
+    def rubrics(self, notebook: Notebook) -> Path:
+        """The rubrics of the assignment's written questions: kept apart from `source/`, which nbgrader releases."""
+        return self.root / "rubrics" / notebook.assignment / RUBRICS_FILE
+
+    def data(self, notebook: Notebook) -> Path | None:
+        """The assignment's data as this course keeps it (apart from nbgrader's folders), None if it has none."""
+        folder = self.root / DATA_FOLDER / notebook.assignment
+        return folder if folder.is_dir() else None
+
 
 @dataclass(frozen=True)
 class PreparedCourse(CourseFolder):
     """A course directory with every assignment generated into its gradebook; read-only once prepared."""
 
     def facts(self, notebook: Notebook) -> NotebookFacts:
-        """What the source notebook says about grading it (read once per process)."""
-        path = self.source(notebook)
-        return _facts(path, path.stat().st_mtime_ns)
+        """What the source notebook (and its rubrics) say about grading it (read once per process)."""
+        path, rubrics = self.source(notebook), self.rubrics(notebook)
+        return _facts(path, path.stat().st_mtime_ns, rubrics, _mtime_ns(rubrics))
 
     def sources(self) -> list[Path]:
         """Every source notebook of the course."""
@@ -154,13 +168,22 @@ class PreparedCourse(CourseFolder):
 
 
 def new_course(root: Path, notebooks: list[Notebook]) -> list[str]:
-    """A fresh course folder at `root` holding the source notebooks; its assignment names, in order."""
+    """A fresh course folder at `root` holding the source notebooks, their rubrics (outside `source/`) and their
+    assignments' data (so that the course alone, shipped to a cluster's workers, is all grading needs); its
+    assignment names, in order."""
     if root.exists():
         shutil.rmtree(root)
     for notebook in notebooks:
         dest = CourseFolder(root).source(notebook)
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(notebook.source, dest)
+        if notebook.rubrics.exists():
+            rubrics = CourseFolder(root).rubrics(notebook)
+            rubrics.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(notebook.rubrics, rubrics)
+        data = root / DATA_FOLDER / notebook.assignment
+        if notebook.data is not None and not data.exists():
+            shutil.copytree(notebook.data, data)
     return list(dict.fromkeys(notebook.assignment for notebook in notebooks))
 
 
@@ -173,20 +196,25 @@ def prepare_course(root: Path, notebooks: list[Notebook]) -> PreparedCourse:
     return PreparedCourse(root)
 
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 
 
 def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
     """A prepared course for these source notebooks, generated once and reused while they are unchanged.
 
     Generating the assignments and creating a gradebook costs seconds per run; the result depends only
-    on the source notebooks and the nbgrader version, which name the cache entry.
+    on the source notebooks, their rubrics, their data and the nbgrader version, which name the cache entry.
     """
     import nbgrader
 
     digest = hashlib.sha256(f"{CACHE_VERSION} {nbgrader.__version__}".encode())
     for notebook in notebooks:
         digest.update(notebook.key.encode() + b"\0" + notebook.source.read_bytes())
+        if notebook.rubrics.exists():
+            digest.update(b"\0rubrics\0" + notebook.rubrics.read_bytes())
+        for path in sorted(notebook.data.rglob("*")) if notebook.data is not None else []:
+            if path.is_file():
+                digest.update(path.relative_to(notebook.data).as_posix().encode() + b"\0" + path.read_bytes())
     entry = cache / f"course-{digest.hexdigest()[:16]}"
     if (entry / "gradebook.db").exists():
         return PreparedCourse(entry)
@@ -205,10 +233,13 @@ def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
     return PreparedCourse(entry)
 
 
-def gradebook_scores(course: CourseFolder, notebook: Notebook, student: str = NBGRADER_STUDENT) -> dict[str, float]:
-    """{grade id: score} of each graded cell of one autograded notebook, from the gradebook."""
+def gradebook_scores(course: CourseFolder, notebook: Notebook,
+                     student: str = NBGRADER_STUDENT) -> dict[str, float | None]:
+    """{grade id: score} of each graded cell of one autograded notebook, from the gradebook: a test cell's points,
+    and for a written answer None (nobody has scored it: a person will) or 0 (nbgrader found it as released)."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{course.gradebook()}") as gb:
         sub = gb.find_submission_notebook(notebook.name, notebook.assignment, student)
-        return {g.name: float(g.score or 0.0) for g in sub.grades if g.max_score > 0}
+        return {g.name: None if g.auto_score is None and g.manual_score is None else float(g.score or 0.0)
+                for g in sub.grades if g.max_score > 0}

@@ -16,7 +16,7 @@ class TestResult:
 
     grade_id: str
     points: float
-    outcome: str  # "pass", "fail" or "hidden"
+    outcome: str  # "pass", "fail" or "hidden"; a written answer: "written", or "unanswered" (left as released)
     error: str = ""
 
 
@@ -38,6 +38,10 @@ def validate(path: Path, timeout: int = 120) -> tuple[list[TestResult], list[str
     changed += [f"{r['old_type']} cell became {r['new_type']}" for r in found.get("type_changed", [])]
     results = []
     for cell in nb.cells:
+        if cells.is_written(cell):
+            answered = "unanswered" if cell.source.strip() in failed else "written"
+            results.append(TestResult(cells.grade_id(cell), cells.points(cell), answered))
+            continue
         if not cells.is_test(cell):
             continue
         source = cell.source.strip()
@@ -65,13 +69,18 @@ def summary(path: Path, results: list[TestResult], changed: list[str]) -> str:
     """What a student reads: which tests pass, which fail and why, what is left for grading."""
     lines = [str(path)]
     for r in results:
-        mark = {"pass": "PASS", "fail": "FAIL", "hidden": "    "}[r.outcome]
-        detail = {"pass": "", "fail": f": {last_error_line(r.error)}", "hidden": ": hidden tests, run when you are graded"}
+        mark = {"pass": "PASS", "fail": "FAIL", "hidden": "    ", "written": "    ", "unanswered": "TODO"}[r.outcome]
+        detail = {"pass": "", "fail": f": {last_error_line(r.error)}", "hidden": ": hidden tests, run when you are graded",
+                  "written": ": your written answer, graded by your instructor",
+                  "unanswered": ": a written question you have not answered yet"}
         points = f"{r.points:g} point" + ("" if r.points == 1 else "s")
         lines.append(f"  {mark} {r.grade_id} ({points}){detail[r.outcome]}")
     for c in changed:
         lines.append(f"  CHANGED a read-only cell was edited ({c}): it is restored when you are graded")
-    visible = [r for r in results if r.outcome != "hidden"]
+    visible = [r for r in results if r.outcome in ("pass", "fail")]
     passed = sum(r.outcome == "pass" for r in visible)
-    lines.append(f"  {passed} of {len(visible)} visible tests pass" + ("." if passed < len(visible) else ": ready to submit."))
+    unanswered = sum(r.outcome == "unanswered" for r in results)
+    ready = passed == len(visible) and not unanswered
+    left = f" ({unanswered} written question{'s' if unanswered != 1 else ''} to answer)" if unanswered else ""
+    lines.append(f"  {passed} of {len(visible)} visible tests pass{left}" + (": ready to submit." if ready else "."))
     return "\n".join(lines)

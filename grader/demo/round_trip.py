@@ -20,7 +20,8 @@ GRADEBOOK = "gradebook.csv"
 CLASS = {"ada": ("Lovelace, Ada", 1001, "lovelaceada"), "ben": ("Bitdiddle, Ben", 1002, "bitdiddleben"),
          "cat": ("Hopper, Cat", 1003, "hoppercat"), "dan": ("Dijkstra, Dan", 1004, "dijkstradan")}
 COLUMNS = {"01_packed_sequences": "Packed sequences (4242)", "02_seq2seq": "Seq2seq (4243)",
-           "03_bilstm_tagger": "BiLSTM tagger (4244)", "04_attention": "Attention (4245)"}
+           "03_bilstm_tagger": "BiLSTM tagger (4244)", "04_attention": "Attention (4245)",
+           "05_real_text": "Real text (4246)"}
 LATE = {("ben", "02_seq2seq")}  # uploaded after the deadline
 STRAYS = {("cat", "01_packed_sequences"): ("scratch.py", b"# trying things out\nprint('hello')\n")}
 FIXED_TIME = (2025, 3, 7, 12, 0, 0)  # the zips are reproducible
@@ -84,10 +85,13 @@ def write_canvas_exports(dest: Path | None = None, submissions: Path | None = No
     return written + [dest / GRADEBOOK]
 
 
-def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assignments: list[str] | None = None,
+def round_trip(out: Path, *, timeout: int | None = 20, workers: int | None = None, assignments: list[str] | None = None,
                exports: Path | None = None, late_penalty: str = "20%"):
-    """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT,
-    export OUT/canvas_import.csv; prints what each step did and returns the rows."""
+    """collect each Canvas zip (default: the course's demo/canvas) into OUT/collected, autograde it into OUT (with
+    the written answers an instructor graded in formgrader: demo/manual_grades.csv), export OUT/canvas_import.csv
+    leaving blank what is still to grade; prints each step's command as it runs it, what the step did, and
+    returns the rows."""
+    from grader.demo.build import seed_marks
     from grader.lms.collect import collect
     from grader.lms.commands import print_plan
     from grader.lms.export import export
@@ -107,12 +111,17 @@ def round_trip(out: Path, *, timeout: int = 20, workers: int | None = None, assi
         zip_path = exports / f"{assignment}.zip"
         print(f"$ python -m grader collect {shown(zip_path)} --assignment {assignment} --into {into} --roster {gradebook}")
         print_plan(collect(zip_path, assignment, into, roster), into, zip_path)
-    print(f"$ python -m grader autograde {into} --out {out}")
-    rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen)
+    seed_marks(out)  # as if the written answers had been graded in formgrader (python -m grader formgrader OUT)
+    options = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
+    options += (f" --timeout {timeout}" if timeout is not None else "") + (f" --workers {workers}" if workers else "")
+    print(f"$ python -m grader autograde {into} --out {out}{options}")  # the call below, option for option
+    rows = autograde(into, out, timeout=timeout, workers=workers, assignment=chosen if assignments is not None else None)
     target = out / "canvas_import.csv"
-    print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target} "
-          f"--late-penalty {late_penalty}")
-    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen, policy=parse_policy(late_penalty))
+    picked = "".join(f" --assignment {a}" for a in chosen) if assignments is not None else ""
+    print(f"$ python -m grader export {out} --format canvas --roster {gradebook} --to {target}{picked} "
+          f"--late-penalty {late_penalty} --ungraded blank")
+    result = export(out, "canvas", target, exports / GRADEBOOK, assignments=chosen if assignments is not None else None,
+                    policy=parse_policy(late_penalty), ungraded="blank")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {target} (upload it in Canvas: Grades > Import) and {result.details}")

@@ -28,6 +28,9 @@ from grader.grading.settings import Settings
 from grader.kernel.sandbox import MAX_MESSAGE_BYTES, close_context
 
 TIMEOUT_ENAME = "CellTimeoutError"
+# A test cell that failed with one of these in the trusted kernel failed on the student's data (the bridge
+# turns running out of memory or stack while taking a result into StudentDataError): noted in the row.
+STUDENT_DATA_ERRORS = ("StudentDataError", "MemoryError", "RecursionError")
 
 
 def content_size(content) -> int:
@@ -67,6 +70,7 @@ class GradedExecute(Execute):
                         "through `timeout_func`) and what clean looks like to the audit").tag(config=True)
     trusted = Any(None, help="The worker's TrustedKernel: test cells run there (None: in the student's kernel)").tag(config=True)
     exercises = Dict(help="Exercise name -> function, class or module: the proxies in the trusted kernel").tag(config=True)
+    notebook = Unicode("", help="The notebook's key (assignment/notebook): its limits come from its reference").tag(config=True)
     trusted_setup = List(Unicode(), help="Sources of the setup cells the trusted kernel runs").tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -89,7 +93,8 @@ class GradedExecute(Execute):
         self._last_code_cell = code[-1] if code else -1
         self._pair = None
         self._verdicts: dict[str, bool] = {}
-        self.clock = self.settings.clock()
+        self._seconds: dict[str, float] = {}
+        self.clock = self.settings.clock(self.notebook, tuple(self.exercises))
         self.timeout_func = self.clock.for_cell  # nbclient asks it for each cell's limit as the cell starts
         self._times = {"begin": time.monotonic()}  # kernel ready, first code cell done, last cell done
 
@@ -101,7 +106,7 @@ class GradedExecute(Execute):
         first = times.get("first", ready)
         timings = {"start": ready - times["begin"], "import": first - ready, "cells": times.get("last", first) - first}
         return {"events": self._events, "tampering": self._audit.findings(), "verdicts": self._verdicts,
-                "split": self.trusted is not None, "timings": timings}
+                "split": self.trusted is not None, "seconds": self._seconds, "timings": timings}
 
     @property
     def run_dir(self) -> Path:
@@ -112,8 +117,25 @@ class GradedExecute(Execute):
         self._events.append({"kind": kind, "cell": cell_index, "detail": detail})
 
     def _cell_label(self, cell: NotebookNode, index: int) -> str:
+        """A cell as a student finds it: by its exercise, not its index (which the notebook does not show)."""
         gid = cells.grade_id(cell)
-        return f"cell {index}" + (f" ({gid})" if gid else "")
+        if gid and cells.is_test(cell):
+            return f"the test `{gid}`"
+        if gid and cells.is_solution(cell):
+            return f"the cell defining `{gid}`"
+        before = [cells.grade_id(c) for c in self._cells()[:index] if cells.is_solution(c) and cells.grade_id(c)]
+        which = "a given cell" if cells.is_given(cell) else "a cell you added"
+        return f"{which} after the one defining `{before[-1]}`" if before else f"{which} before the first exercise"
+
+    def _cells(self) -> list:
+        """The cells of the notebook being run (none before nbclient is given one)."""
+        nb = getattr(self, "nb", None)
+        return list(nb.get("cells", [])) if isinstance(nb, dict) else []
+
+    def _code_in(self, cell: NotebookNode, index: int) -> str:
+        """What ran in a cell, in words: a test, or the student's code in a cell."""
+        label = self._cell_label(cell, index)
+        return label if cells.is_test(cell) or cells.is_given(cell) else f"your code in {label}"
 
     def preprocess_cell(self, cell, resources, index):
         """Execute one cell unless the kernel is gone; never let one cell end the notebook."""
@@ -134,6 +156,7 @@ class GradedExecute(Execute):
             cell.outputs = [error_output("CellNotRun", self._stopped)]
             return cell, resources
         self._interrupted_at_limit = False
+        started, self._uncounted = time.monotonic(), 0.0
         try:
             self._dropped_messages()  # what came before this cell is not this cell's
             self._audit.before_cell(cell, index)
@@ -155,7 +178,7 @@ class GradedExecute(Execute):
         except DeadKernelError:
             memory = getattr(self.km, "out_of_memory", lambda: False)()
             why = f": its processes used all of their {self.km.memory_bytes / 2**30:g} GiB of memory" if memory else ""
-            self._event("kernel_died", index, f"the kernel died while running {label}{why}")
+            self._event("kernel_died", index, f"the kernel died while running {label}{why}; the cells after it did not run")
             self._stopped = f"not run: the kernel died in {label}"
             cell.outputs.append(error_output("DeadKernelError", "the kernel died while running this cell"))
         except CellTimeoutError:
@@ -166,10 +189,13 @@ class GradedExecute(Execute):
                                                    "it was dropped and the kernel stopped")
                 self._stopped = f"not run: the kernel was stopped after {label} sent too much output"
             else:  # interrupted at the time limit, and never answered: it swallowed the interrupt
-                self._event("timeout", index, f"{label} ignored the interrupt after {self.clock.given} s; kernel stopped")
+                self._event("timeout", index, f"{self._code_in(cell, index)} ran past {self.clock.given} s and ignored the "
+                                              f"interrupt, so the kernel was stopped; the cells after it did not run")
                 self._stopped = f"not run: the kernel was stopped after {label} timed out"
             cell.outputs.append(error_output(TIMEOUT_ENAME, self._stopped.removeprefix("not run: ")))
+            self.clock.ran_past(cell)
             self._kill_kernel()
+        self._seconds[cell.get("id") or f"#{index}"] = round(time.monotonic() - started - self._uncounted, 3)
         return cell, resources
 
     def _within_notebook_limit(self, label: str, index: int) -> bool:
@@ -177,7 +203,8 @@ class GradedExecute(Execute):
         if not self.clock.out_of_time():
             return True
         limit = self.clock.notebook_seconds
-        self._event("timeout", index, f"the notebook ran past its {limit} s limit before {label}")
+        self._event("timeout", index, f"the notebook ran past its {limit} s limit before {label}; the cells from there "
+                                      "on did not run")
         self._stopped = f"not run: the notebook ran past its {limit} s limit"
         return False
 
@@ -190,8 +217,10 @@ class GradedExecute(Execute):
         from grader.bridge.split import KernelPair
 
         if self._pair is None:
+            joined = time.monotonic()
             self._pair = KernelPair(self, self.trusted, dict(self.exercises), list(self.trusted_setup))
             run_sync(self._pair.begin)(self.nb)
+            self._uncounted = time.monotonic() - joined  # joining the kernels is not the cell's time
         try:
             outcome = run_sync(self._pair.run_test)(cell, index)
         except DeadKernelError:
@@ -200,15 +229,21 @@ class GradedExecute(Execute):
             run_sync(self.trusted.stop)()
             raise TrustedKernelFailed("stopped answering") from None
         self._verdicts[cells.grade_id(cell)] = outcome["passed"]
+        if outcome["ename"] in STUDENT_DATA_ERRORS:
+            self._event("noted", index, f"{label} failed: the kernel running the tests ran out of memory or stack "
+                                        f"on what the student's code returned ({outcome['ename']})")
         if outcome["ename"] == TIMEOUT_ENAME:
-            self._event("timeout", index, f"{label} exceeded {self.clock.words()} and was interrupted")
+            self._event("timeout", index, f"{label} ran longer than {self.clock.words()} and was stopped: the code "
+                                          "of yours it called did not return in time")
+            self.clock.ran_past(cell)
         if outcome["student_stuck"]:
             self._kill_kernel()
             if not self._stopped:
-                self._event("timeout", index, f"the student's code called by {label} ignored the interrupt; kernel stopped")
+                self._event("timeout", index, f"your code called by {label} ignored the interrupt, so the kernel was "
+                                              "stopped; the cells after it did not run")
                 self._stopped = f"not run: the kernel was stopped after {label} timed out"
         elif not run_sync(self.km.is_alive)():
-            self._event("kernel_died", index, f"the kernel died while running {label}")
+            self._event("kernel_died", index, f"the kernel died while running {label}; the cells after it did not run")
             self._stopped = f"not run: the kernel died in {label}"
 
     def _end_pair(self) -> None:
@@ -238,7 +273,10 @@ class GradedExecute(Execute):
     def flood(self, cell_index: int) -> None:
         """A cell's output went over the cap: say so once, and interrupt the student's kernel."""
         limit_mb = self.cell_output_bytes / 2**20
-        self._event("output_limit", cell_index, f"cell {cell_index} printed more than {limit_mb:g} MB; the rest was dropped and the cell interrupted")
+        cells_ = self._cells()
+        label = self._cell_label(cells_[cell_index], cell_index) if 0 <= cell_index < len(cells_) else "a cell"
+        self._event("output_limit", cell_index, f"{label} printed more than {limit_mb:g} MB; the rest was dropped and "
+                                                "the cell interrupted")
         self._interrupt()
 
     async def interrupt_async(self) -> None:
@@ -287,7 +325,10 @@ class GradedExecute(Execute):
         reply = kwargs["execute_reply"]["content"]
         if reply.get("status") == "error" and reply.get("ename") == TIMEOUT_ENAME:
             index = kwargs["cell_index"]
-            self._event("timeout", index, f"{self._cell_label(kwargs['cell'], index)} exceeded {self.clock.words()} and was interrupted")
+            said = self._code_in(kwargs["cell"], index)
+            self._event("timeout", index, f"{said} ran longer than {self.clock.words()} and was stopped"
+                                          + ("" if cells.is_test(kwargs["cell"]) else "; the tests that use it may fail"))
+            self.clock.ran_past(kwargs["cell"])
 
     def process_message(self, msg, cell, cell_index):
         """Keep at most `cell_output_bytes` per cell of whatever the kernel sends, counted as it arrives.

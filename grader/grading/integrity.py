@@ -8,7 +8,10 @@ Two complementary checks, both recorded as findings that make a row `tampered`:
 * `Audit`: after each student cell, test cell and the last cell, the grader asks the kernel, through `user_expressions` (evaluated
   without IPython's input transformers or cell hooks), which hooks are installed and what the
   functions the tests rely on are. A difference from a clean interpreter is a finding, naming the
-  cell that caused it.
+  cell that caused it. Once the bridge serves the tests from the student's kernel, its code (every
+  function of `grader_bridge`, by a hash of its bytecode) and the object that serves (`__grader_side__`)
+  are compared with the bridge as the grader compiled it: the one thing the student's side reports that
+  can decide points (which arguments a call changed) comes from there.
 
 Neither is a proof against a determined attacker who runs arbitrary code in the same process (see
 the README): they catch the known cheats, and the sandbox limits what any code can reach.
@@ -31,8 +34,14 @@ WATCHED = {
                  "getattr", "callable", "tuple", "list", "dict", "set", "AssertionError", "Exception"],
     "torch": ["allclose", "equal", "isclose", "eq", "all", "any", "count_nonzero", "tensor", "testing.assert_close",
               "Tensor.__eq__", "Tensor.__ne__", "Tensor.eq", "Tensor.equal", "Tensor.allclose", "Tensor.all",
-              "Tensor.__bool__", "Tensor.item", "Tensor.tolist", "Tensor.shape", "Size.__eq__", "Tensor.__torch_function__"],
+              "Tensor.__bool__", "Tensor.item", "Tensor.tolist", "Tensor.shape", "Size.__eq__", "Tensor.__torch_function__",
+              # what the bridge's report of changed arguments relies on
+              "Tensor.clone", "Tensor.detach", "Tensor.reshape", "Tensor.contiguous", "Tensor.view", "Tensor.numpy",
+              "Tensor.resolve_conj", "Tensor.resolve_neg", "Tensor.to"],
 }
+BRIDGE_MODULE = "grader_bridge"  # protocol.py as both kernels load it (grader/bridge/trusted.py)
+BRIDGE_SIDE = "__grader_side__"  # the object that serves the tests in the student's kernel (grader/bridge/split.py)
+BRIDGE_KEY = "__bridge__"  # where reference_objects keeps the bridge's own fingerprint
 
 # Names the tests call through the notebook's own namespace: rebinding one there (`type = ...`,
 # `torch = fake`) changes what every later test cell sees, without touching the real objects.
@@ -51,7 +60,23 @@ PROBE = r"""(lambda json, sys, ip: json.dumps({
  },
  "objects": %(describe)s,
  "shadowed": [n for n, real in %(shadowed)s if n in ip.user_ns and ip.user_ns[n] is not real],
+ "bridge": %(bridge)s,
 }))(__import__("json"), __import__("sys"), get_ipython())"""
+
+# The bridge's fingerprint: each function of the module and of its classes, by a hash of its bytecode, its
+# names and its constants (nested code included, sets in a fixed order); then whether the serving object is the module's own
+# StudentSide with nothing of its own shadowing a method. None until the bridge is installed.
+BRIDGE_PRINT = r"""(lambda m, side, hashlib: None if m is None else (lambda fp: {
+ "code": sorted([q, fp(fp, f.__code__) if hasattr(f, "__code__") else type(f).__name__]
+                for q, f in [(n, v) for n, v in vars(m).items() if callable(v) and not n.startswith("__")]
+                + [(n + "." + k, w) for n, v in vars(m).items() if isinstance(v, type) and v.__module__ == m.__name__
+                   for k, w in vars(v).items() if callable(w) or isinstance(w, (staticmethod, classmethod))]
+                if not isinstance(f, type) or getattr(f, "__module__", None) != m.__name__),
+ "side": None if side is None else [type(side) is getattr(m, "StudentSide", None), sorted(object.__getattribute__(side, "__dict__"))],
+})(lambda fp, c: hashlib.sha256(c.co_code + repr(c.co_names).encode() + "|".join(
+    fp(fp, k) if type(k) is type(c) else repr(sorted(map(repr, k))) if type(k) is frozenset else repr(k)
+    for k in c.co_consts).encode()).hexdigest()[:20])
+)(sys.modules.get("%(module)s"), ip.user_ns.get("%(side)s"), __import__("hashlib"))"""
 
 DESCRIBE = r"""{
  name: (lambda o: [type(o).__name__, getattr(o, "__module__", None), getattr(o, "__qualname__", None),
@@ -81,13 +106,30 @@ def _shadowed_expr() -> str:
 
 def probe_expression() -> str:
     """The expression the kernel evaluates after each cell."""
-    return PROBE % {"describe": DESCRIBE % {"objects": _objects_expr(kernel=True)}, "shadowed": _shadowed_expr()}
+    bridge = BRIDGE_PRINT % {"module": BRIDGE_MODULE, "side": BRIDGE_SIDE}
+    return PROBE % {"describe": DESCRIBE % {"objects": _objects_expr(kernel=True)}, "shadowed": _shadowed_expr(),
+                    "bridge": bridge}
+
+
+def bridge_fingerprint(source: str) -> dict:
+    """The bridge's code (`source`, as the grader sends it to the kernels) fingerprinted as the probe does."""
+    import types
+
+    module = types.ModuleType(BRIDGE_MODULE)
+    exec(compile(source, BRIDGE_MODULE, "exec"), module.__dict__)
+    side = module.StudentSide({})
+    expression = BRIDGE_PRINT % {"module": BRIDGE_MODULE, "side": BRIDGE_SIDE}
+    ip = types.SimpleNamespace(user_ns={BRIDGE_SIDE: side})
+    found = eval(expression, {"sys": types.SimpleNamespace(modules={BRIDGE_MODULE: module}), "ip": ip,
+                              "__builtins__": __builtins__}, {})
+    return json.loads(json.dumps(found))
 
 
 @cache
-def reference_objects(folder: Path | None = None) -> dict:
-    """What the watched objects look like in a clean interpreter (this one), remembered in `folder`
-    per Python and torch version, since importing torch here costs seconds of every run."""
+def reference_objects(folder: Path | None = None, bridge_source: str = "") -> dict:
+    """What the watched objects look like in a clean interpreter (this one), and the bridge's fingerprint when
+    its source is given, remembered in `folder` per Python and torch version, since importing torch here costs
+    seconds of every run."""
     import hashlib
     import os
     import platform
@@ -95,14 +137,16 @@ def reference_objects(folder: Path | None = None) -> dict:
     import tempfile
     from importlib.metadata import version
 
-    key = hashlib.sha256(f"{platform.python_version()} {version('torch')} {DESCRIBE} {_objects_expr(kernel=False)}"
-                         .encode()).hexdigest()[:16]
+    key = hashlib.sha256(f"{platform.python_version()} {version('torch')} {DESCRIBE} {_objects_expr(kernel=False)} "
+                         f"{BRIDGE_PRINT} {bridge_source}".encode()).hexdigest()[:16]
     remembered = folder / f"reference-objects-{key}.json" if folder else None
     if remembered and remembered.exists():
         return json.loads(remembered.read_text())
     import torch  # noqa: F401  (the watched names live there)
 
     described = json.loads(json.dumps(eval(DESCRIBE % {"objects": _objects_expr(kernel=False)}, {"sys": sys})))
+    if bridge_source:
+        described[BRIDGE_KEY] = bridge_fingerprint(bridge_source)
     if remembered:  # written whole, then renamed: a run starting meanwhile never reads half a file
         folder.mkdir(parents=True, exist_ok=True)
         fd, partial = tempfile.mkstemp(dir=folder, suffix=".partial")
@@ -124,6 +168,7 @@ def compare(state: dict, baseline_hooks: dict, reference: dict) -> list[str]:
             problems.append(f"{name} was replaced (now {desc[0]} {desc[2] or ''} from {desc[1]})")
     for name in state.get("shadowed", []):
         problems.append(f"the notebook rebinds `{name}`, which the tests use")
+    problems += bridge_problems(state.get("bridge"), reference.get(BRIDGE_KEY))
     for hook, modules in state.get("hooks", {}).items():
         added = list(modules)
         for m in baseline_hooks.get(hook, []):
@@ -132,6 +177,22 @@ def compare(state: dict, baseline_hooks: dict, reference: dict) -> list[str]:
         suspicious = [m for m in added if not (m or "").startswith(TRUSTED_HOOK_MODULES)]
         if suspicious:
             problems.append(f"{hook}: code from {', '.join(sorted(set(map(str, suspicious))))} was installed")
+    return problems
+
+
+def bridge_problems(seen: dict | None, expected: dict | None) -> list[str]:
+    """How the bridge in the student's kernel differs from the grader's: each changed function, a serving
+    object that is not the bridge's own or that shadows its methods."""
+    if not seen or not expected:
+        return []
+    problems = []
+    mine, theirs = dict(map(tuple, expected.get("code", []))), dict(map(tuple, seen.get("code", [])))
+    changed = sorted(n for n in mine.keys() | theirs.keys() if mine.get(n) != theirs.get(n))
+    if changed:
+        problems.append(f"the bridge that serves the tests was changed in the kernel: {', '.join(changed[:8])}")
+    side, clean = seen.get("side"), expected.get("side")
+    if side is not None and side != clean:
+        problems.append(f"the object serving the tests (`{BRIDGE_SIDE}`) was replaced or given its own methods")
     return problems
 
 

@@ -34,10 +34,10 @@ def autograde_preprocessors() -> list:
 
 
 def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts,
-                     template=None) -> Config:
+                     notebook_key: str = "", data: Path | None = None, template=None) -> Config:
     """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
-    kernel under `uid` (forked from the worker's `template`; None: started fresh), and the worker's trusted kernel
-    that runs the test cells (None: the student's runs them)."""
+    kernel under `uid` (reading the assignment's `data` folder, if any; forked from the worker's `template`, None:
+    started fresh), and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
@@ -49,11 +49,13 @@ def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, 
     c.GradedExecute.kernel_manager_class = SandboxedKernelManager
     c.GradedExecute.trusted = trusted
     c.GradedExecute.exercises = dict(facts.exercise_kinds)
+    c.GradedExecute.notebook = notebook_key
     c.GradedExecute.trusted_setup = list(facts.trusted_setup)
     c.SandboxedKernelManager.mode = settings.sandbox
     c.SandboxedKernelManager.run_dir = str(run_dir)
     c.SandboxedKernelManager.uid = uid
     c.SandboxedKernelManager.threads = settings.threads
+    c.SandboxedKernelManager.data_dir = str(data) if data else ""
     c.SandboxedKernelManager.template = template
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_IGNORED
@@ -70,7 +72,8 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir = job_dir / "run"
     run_dir.mkdir()
     record = job_dir / "execution.json"
-    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), template)
+    config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), notebook.key,
+                              course.data(notebook), template)
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})

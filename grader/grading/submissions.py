@@ -200,3 +200,10 @@ def repair(nb: nbformat.NotebookNode, released: nbformat.NotebookNode) -> Repair
     for gid in missing_answers:
         result.tampering.append(f"answer cell {gid!r} was deleted")
     return result
+
+
+def assignments_in(submissions: Path) -> set[str]:
+    """The course's assignments that have a folder under some student in `submissions` (links not followed)."""
+    known = set(layout.assignments())
+    return {p.name for student in students_in(submissions) for p in (submissions / student).iterdir()
+            if p.name in known and p.is_dir() and not p.is_symlink()}

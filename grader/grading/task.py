@@ -13,11 +13,12 @@ import resource
 import shutil
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import nbformat
 
-from grader.course.cells import NotebookFacts
+from grader.course import cells as cellfacts
+from grader.course.cells import NotebookFacts, grade_id, is_test
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, gradebook_scores
 from grader.grading.integrity import Scan, scan_answers
@@ -26,7 +27,9 @@ from grader.grading.settings import Settings
 from grader.grading.submissions import InvalidNotebook, Repaired, load, repair
 from grader.grading.worker import Worker
 from grader.pages.feedback import error_page, feedback_page, notice_page
-from grader.results import CellResult, Row
+from grader.course.written import answer_hash
+from grader.pages.summary import row_message
+from grader.results import CellResult, Row, WrittenAnswer
 
 log = logging.getLogger(__name__)
 TEMPLATE_RETRIES = 1  # a notebook whose kernel template died under it is graded once more, as for a dead worker
@@ -49,10 +52,13 @@ class Submission:
 
 @dataclass
 class Result:
-    """What grading one notebook produced: the row (with its cells and timings), the feedback page, any traceback."""
+    """What grading one notebook produced: the row (with its cells and timings), the feedback page, the notebook
+    as nbgrader autograded it (for formgrader; "" when nothing ran), any traceback."""
 
     row: Row
     feedback: str
+    cell_seconds: dict[str, float] = field(default_factory=dict)  # how long each cell ran (by cell id)
+    graded: str = ""  # nbgrader's autograded notebook (hidden tests, outputs), kept in OUT for formgrader
 
     @property
     def traceback(self) -> str:
@@ -73,6 +79,7 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
         return "error", "; ".join(failed), False
     findings = [f"{f['detail']} (after cell {f['grade_id'] or f['cell']})" for f in record.get("tampering", [])]
     notes = ["the code " + "; ".join(scan.notes)] if scan.notes else []
+    notes += [e["detail"] for e in events if e["kind"] == "noted"]
     if scan.cheats or findings:
         seen = "cheating detected" if not record.get("split") else "cheat attempt seen (it cannot reach the tests)"
         return "tampered", "; ".join([f"{seen}: " + ", ".join(scan.cheats + findings)] + fixed.tampering), \
@@ -86,10 +93,38 @@ def classify(record: dict, fixed: Repaired, scan: Scan) -> tuple[str, str, bool]
     return "graded", "; ".join(notes), False
 
 
-def cell_results(facts: NotebookFacts, scores: dict[str, float]) -> list[CellResult]:
-    """One result per test cell of the source notebook, in its order; a cell without a score scored 0."""
-    return [CellResult(t.grade_id, facts.exercise_of(t.grade_id), scores.get(t.grade_id, 0.0), t.points, t.hidden)
-            for t in facts.tests]
+def cell_results(facts: NotebookFacts, scores: dict[str, float | None], messages: dict[str, str] | None = None) -> list[CellResult]:
+    """One result per test cell of the source notebook, in its order; a cell without a score scored 0; a failed
+    cell keeps its whole message (`messages`, by grade id)."""
+    found = []
+    for t in facts.tests:
+        score = scores.get(t.grade_id) or 0.0  # None: not scored
+        message = (messages or {}).get(t.grade_id, "") if score < t.points else ""
+        found.append(CellResult(t.grade_id, facts.exercise_of(t.grade_id), score, t.points, t.hidden, message))
+    return found
+
+
+def failure_messages(graded: nbformat.NotebookNode) -> dict[str, str]:
+    """{grade id: why it failed, whole} for every test cell of an autograded notebook."""
+    return {grade_id(c): row_message(c.get("outputs", [])) for c in graded.cells if is_test(c) and grade_id(c)}
+
+
+def written_answers(facts: NotebookFacts, graded: nbformat.NotebookNode,
+                    scores: dict[str, float | None]) -> list[WrittenAnswer]:
+    """One entry per written question, in notebook order: the answer's hash, ungraded; 0 where nbgrader found it
+    left as released (`scores`: its autograded scores) or the cell is gone."""
+    found = {cellfacts.grade_id(c): c for c in graded.cells if cellfacts.is_written(c)}
+    answers = []
+    for q in facts.written:
+        cell = found.get(q.grade_id)
+        if cell is None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, "", 0.0, note="the answer cell was deleted"))
+        elif scores.get(q.grade_id) is not None:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source), scores[q.grade_id],
+                                         note="not answered" if scores[q.grade_id] == 0 else ""))
+        else:
+            answers.append(WrittenAnswer(q.grade_id, q.title, q.points, answer_hash(cell.source)))
+    return answers
 
 
 def error_result(submission: Submission, course: PreparedCourse, detail: str, tb: str = "") -> Result:
@@ -152,19 +187,24 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
                                                     "this notebook was graded")
         timings["autograde"] = time.monotonic() - t0
         timings.update(record.get("timings", {}))
-        cells = cell_results(facts, gradebook_scores(private, notebook))
+        autograded_text = private.autograded(notebook).read_text()
+        autograded = nbformat.reads(autograded_text, as_version=4)
+        scores = gradebook_scores(private, notebook)
+        cells = cell_results(facts, scores, failure_messages(autograded))
         status, detail, voided = classify(record, fixed, scan)
         score = 0.0 if voided else sum(c.score for c in cells)
         detail = "; ".join(filter(None, [submission.detail, detail, settings.sandbox_warning]))
         graded = row(score, status, detail, cells)
         graded.timings = timings
+        graded.limits = settings.limits(notebook.key).words()
+        graded.written = written_answers(facts, autograded, scores)
+        graded.to_grade = sum(w.points for w in graded.written if w.score is None)
         t0 = time.monotonic()
         page = generate_feedback(private, notebook, facts, withhold_outputs=voided)
         if page:
-            page = feedback_page(page, graded, nbformat.read(private.autograded(notebook), as_version=4),
-                                 facts.secrets, withhold=voided)
+            page = feedback_page(page, graded, autograded, facts.secrets, withhold=voided)
         timings["feedback"] = time.monotonic() - t0
-        return Result(graded, page or "")
+        return Result(graded, page or "", dict(record.get("seconds", {})), autograded_text)
     except Exception as exc:  # a grader bug must cost one row, not the run
         log.exception("grading %s failed", submission.key)
         return error_result(submission, course, f"{type(exc).__name__}: {str(exc).strip()[-2000:]}",

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from grader.course.layout import DATA_FOLDER
 from grader.kernel.sandbox import (SCRATCH_HOME, STARTUP_TIMEOUT, TMPFS_BYTES, bwrap_problem, bwrap_view,
                                    kernel_env, running_as_root)
 
@@ -62,9 +63,11 @@ class TemplateFailed(RuntimeError):
     """The template could not start, failed its checks, died, or stopped answering."""
 
 
-def open_tree(path: Path) -> int:
-    """A detached copy of the mount at `path` (its tmpfs), as a descriptor another mount namespace can attach."""
-    fd = _libc.syscall(SYS_OPEN_TREE, -100, str(path).encode(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE)
+def open_tree(path: Path, recursive: bool = True) -> int:
+    """A detached copy of the mount at `path` (its tmpfs; or a bind of the folder `path`, without the mounts below
+    it unless `recursive`), as a descriptor another mount namespace can attach."""
+    flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (AT_RECURSIVE if recursive else 0)
+    fd = _libc.syscall(SYS_OPEN_TREE, -100, str(path).encode(), flags)
     if fd < 0:
         err = ctypes.get_errno()
         raise OSError(err, f"open_tree {path}: {os.strerror(err)}")
@@ -266,19 +269,24 @@ class KernelTemplate:
         raise TemplateFailed(f"the kernel template's child {ns_pid} is not there")
 
     def spawn(self, argv: list[str], run_dir: Path, uid: int, limits: dict[str, int], group=None,
-              env: dict[str, str] | None = None, probe: bool = False) -> ForkedKernel:
-        """Fork a kernel for the connection file in `run_dir`, as `uid`, in `group`; running once this returns."""
+              env: dict[str, str] | None = None, probe: bool = False, data_dir: str | None = None) -> ForkedKernel:
+        """Fork a kernel for the connection file in `run_dir`, as `uid`, in `group`, reading `data_dir` (the
+        assignment's data, if any) as data/ in its home folder; running once this returns."""
         if not self.alive():
             raise TemplateFailed("the kernel template died")
         self.requests += 1
         request = {"id": self.requests, "argv": argv, "env": env or self.env(), "uid": uid, "run_dir": str(run_dir),
                    "scratch": str(self.scratch), "home": SCRATCH_HOME, "hostname": "sandbox",
-                   "tmpfs_bytes": TMPFS_BYTES, "limits": limits, "threads": self.threads, "probe": probe}
-        tree = open_tree(run_dir)
+                   "tmpfs_bytes": TMPFS_BYTES, "limits": limits, "threads": self.threads, "probe": probe,
+                   "data": f"{SCRATCH_HOME}/{DATA_FOLDER}" if data_dir else None}
+        trees = [open_tree(run_dir)]
         try:
-            self._send(request, [tree])
+            if data_dir:
+                trees.append(open_tree(Path(data_dir), recursive=False))
+            self._send(request, trees)
         finally:
-            os.close(tree)
+            for tree in trees:
+                os.close(tree)
         forked = self._receive(lambda m: m.get("forked") == request["id"], 30)
         ok = False
         try:

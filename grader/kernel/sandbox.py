@@ -23,11 +23,13 @@ import zmq
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import Any, Int, Unicode
 
+from grader.course.layout import DATA_FOLDER
 from grader.kernel import confine
 
 MODES = ("auto", "bwrap", "none")
 SCRATCH_HOME = "/home/student"
 TMPFS_BYTES = 256 * 2**20
+SHM_BYTES = 64 * 2**20
 MAX_MESSAGE_BYTES = 64 * 2**20
 STARTUP_TIMEOUT = 120  # seconds a sandboxed kernel may take to answer its first request
 
@@ -62,15 +64,18 @@ def parents_of(paths: list[str]) -> list[str]:
 
 
 def bwrap_view(folders: list[str]) -> list[str]:
-    """The bubblewrap options every sandbox here shares: its own namespaces, /proc and /dev, an empty /tmp and
-    home, the read-only roots, and the parents of `folders` (which the caller binds or creates)."""
+    """The bubblewrap options every sandbox here shares: its own namespaces, /proc and /dev, an empty /tmp, home
+    and /dev/shm, the read-only roots, and the parents of `folders` (which the caller binds or creates)."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-pid", "--unshare-cgroup-try", "--hostname", "sandbox",
            "--die-with-parent", "--new-session",
            "--proc", "/proc", "--dev", "/dev",
            # tmpfs first: a later tmpfs would hide the binds below it
            "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
-           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME]
+           "--perms", "0777", "--size", str(TMPFS_BYTES), "--tmpfs", SCRATCH_HOME,
+           # POSIX shared memory, private to the sandbox: torch's share_memory_() (DataLoader workers, datasets'
+           # IterableDataset) needs it; under --dev alone only root may write there
+           "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     binds = readonly_roots()
     # bwrap creates missing parents as 0700, which the kernel's uid could not cross.
     for parent in parents_of(binds + folders):
@@ -80,9 +85,13 @@ def bwrap_view(folders: list[str]) -> list[str]:
     return cmd
 
 
-def bwrap_command(run_dir: str, uid: int | None) -> list[str]:
-    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`."""
-    cmd = bwrap_view([run_dir]) + ["--bind", run_dir, run_dir, "--chdir", SCRATCH_HOME]
+def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str]:
+    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`; `data_dir`, if
+    given, is the assignment's data, which the kernel reads (only) as `data/` in its working directory."""
+    cmd = bwrap_view([run_dir]) + ["--bind", run_dir, run_dir]
+    if data_dir:
+        cmd += ["--ro-bind", data_dir, f"{SCRATCH_HOME}/{DATA_FOLDER}"]
+    cmd += ["--chdir", SCRATCH_HOME]
     if uid is not None:
         cmd += ["--cap-add", "CAP_SETUID,CAP_SETGID", "--", "setpriv", f"--reuid={uid}",
                 f"--regid={uid}", "--clear-groups", "--inh-caps=-all", "--no-new-privs"]
@@ -186,6 +195,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     processes = Int(Limits.processes).tag(config=True)
     grading_env = Unicode("autograde", help="NBGRADER_EXECUTION inside the kernel").tag(config=True)
     template = Any(None, help="The worker's KernelTemplate: fork the kernel from it (None: start it fresh)").tag(config=True)
+    data_dir = Unicode("", help="The assignment's data folder, which the kernel sees as data/ (read-only when sandboxed)").tag(config=True)
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
@@ -209,7 +219,7 @@ class SandboxedKernelManager(AsyncKernelManager):
         """The kernel's own command, wrapped in bubblewrap when sandboxed."""
         cmd = super().format_kernel_cmd(extra_arguments)
         if self.mode == "bwrap" and self.template is None:
-            return bwrap_command(self.run_dir, self._kernel_uid()) + cmd
+            return bwrap_command(self.run_dir, self._kernel_uid(), self.data_dir) + cmd
         return cmd
 
     async def _async_pre_start_kernel(self, **kw):
@@ -252,6 +262,12 @@ class SandboxedKernelManager(AsyncKernelManager):
         else:
             kw["env"] = {**kw.get("env", os.environ), **kernel_env(self.threads, extra),
                          "HOME": os.environ.get("HOME", "/tmp"), "MPLCONFIGDIR": os.path.join(self.run_dir, "mpl")}
+            if self.data_dir:  # unsandboxed, the kernel starts in a folder of the run holding a link to the data
+                home = Path(self.run_dir, "home")
+                home.mkdir(exist_ok=True)
+                if not (home / DATA_FOLDER).exists():
+                    (home / DATA_FOLDER).symlink_to(self.data_dir, target_is_directory=True)
+                kw["cwd"] = str(home)
         group = confine.KernelGroup(self.memory_bytes, self.processes) if self.mode == "bwrap" and confine.version() else None
         self._group = group
         uid = self._kernel_uid()
@@ -260,7 +276,7 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chown(self.connection_file, uid, uid)
         if self.template is not None:  # forked: the template's child applies the limits; the grader adds it to the group
             self.provisioner.request = {"run_dir": Path(self.run_dir), "uid": uid, "limits": limits.rlimits(),
-                                        "group": group, "env": kw["env"]}
+                                        "group": group, "env": kw["env"], "data_dir": self.data_dir or None}
             return await super()._async_launch_kernel(kernel_cmd, **kw)
         # No JPY_PARENT_PID: in its own pid namespace the kernel's parent is pid 1, which ipykernel
         # reads as "parent exited". bwrap's --die-with-parent ties the sandbox to the grader instead.

@@ -7,16 +7,16 @@ memory, no descriptor but its control socket, no ZeroMQ context), and then only 
 control socket. It never runs a line of student code, never runs a torch operation and never receives a
 test, a solution or a notebook: what a kernel could learn of it is public.
 
-For each `spawn` request it forks a monitor (C1) that waits until the grader has put it in the kernel's
-control group, then, still privileged, unshares its mount, pid, network, IPC, UTS and cgroup namespaces,
-mounts fresh tmpfs on /tmp, the home folder, /dev/shm and the grader's scratch folder, moves in its own run
-folder (the grader's tmpfs, handed over as a detached mount: nothing else of the grader's is visible), and
-forks pid 1 of the new pid namespace (C2): it mounts its own /proc, drops every capability and forks the
-kernel (C3, pid 2), which applies the limits, drops every capability, switches to the leased uid with
-no_new_privs, a session keyring of its own and its uid's keyrings emptied, closes every inherited
-descriptor, replaces its environment, reseeds Python's, numpy's and torch's random generators, and runs ipykernel as
-`python -m ipykernel_launcher` would. C2 reaps what the kernel leaves and exits with it, C1 exits with C2;
-killing C1 kills the rest (parent-death signals), killing the template kills every kernel it forked.
+For each `spawn` request it forks a monitor (C1) that waits until the grader has put it in the kernel's control
+group, then, still privileged, unshares its mount, pid, network, IPC, UTS and cgroup namespaces, mounts fresh tmpfs
+on /tmp, the home folder, /dev/shm and the grader's scratch folder, moves in its own run folder (the grader's tmpfs,
+handed over as a detached mount: nothing else of the grader's is visible) and, read-only, the assignment's data
+folder if it has one (handed over the same way), and forks pid 1 of the new pid namespace (C2): it mounts its own
+/proc, drops every capability and forks the kernel (C3, pid 2), which applies the limits, drops every capability,
+switches to the leased uid with no_new_privs, a session keyring of its own and its uid's keyrings emptied, closes
+every inherited descriptor, replaces its environment, reseeds Python's, numpy's and torch's random generators, and
+runs ipykernel as `python -m ipykernel_launcher` would. C2 reaps what the kernel leaves and exits with it, C1 exits
+with C2; killing C1 kills the rest (parent-death signals), killing the template kills every kernel it forked.
 """
 
 from __future__ import annotations
@@ -259,7 +259,7 @@ def serve(control_fd: int, preload: list[str], import_env: dict[str, str]) -> No
             for fd in [control.fileno(), wake_r, wake_w, gate_w, *gates.values()]:
                 os.close(fd)
             control.detach()
-            raise Fork(request, fds[0] if fds else -1, gate_r)
+            raise Fork(request, fds, gate_r)
         os.close(gate_r)
         for fd in fds:
             os.close(fd)
@@ -281,8 +281,9 @@ def reap(control: socket.socket, children: dict[int, int]) -> None:
             send(control, {"exited": children.pop(pid), "status": os.waitstatus_to_exitcode(status)})
 
 
-def monitor(request: dict, tree_fd: int, gate_fd: int) -> None:
-    """C1: wait for the grader's go (the control group joined), isolate, fork pid 1 and wait for it."""
+def monitor(request: dict, trees: list[int], gate_fd: int) -> None:
+    """C1: wait for the grader's go (the control group joined), isolate, fork pid 1 and wait for it. `trees`: the
+    run folder's detached mount, then the assignment's data folder's if the request names where it goes."""
     prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != request["template"] or os.read(gate_fd, 1) != b"1":
         os._exit(70)  # the template died, or the grader could not confine this kernel
@@ -297,8 +298,13 @@ def monitor(request: dict, tree_fd: int, gate_fd: int) -> None:
     os.makedirs(request["scratch"], mode=0o755, exist_ok=True)
     tmpfs(request["scratch"], "0755", 1 << 20)  # the grader's folder: empty but for this kernel's run folder
     os.makedirs(request["run_dir"], mode=0o755)
-    move_mount(tree_fd, request["run_dir"])
-    os.close(tree_fd)
+    move_mount(trees[0], request["run_dir"])
+    if request.get("data"):  # the assignment's data, read-only, as bwrap's --ro-bind gives a fresh kernel
+        os.makedirs(request["data"], mode=0o755)
+        move_mount(trees[1], request["data"])
+        mount(None, request["data"], None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    for fd in trees:
+        os.close(fd)
     loopback_up()
     pid = os.fork()
     if pid == 0:
@@ -419,11 +425,11 @@ def main(control_fd: int, preload: list[str], import_env: dict[str, str]) -> Non
     try:
         serve(control_fd, preload, import_env)
     except Fork as fork:
-        request, tree_fd, gate_fd = fork.args
+        request, trees, gate_fd = fork.args
     else:
         return
     try:
-        monitor(request, tree_fd, gate_fd)
+        monitor(request, trees, gate_fd)
     except BaseException as exc:  # the kernel never starts: say why in its log, if the run folder is there
         try:
             with open(os.path.join(request["run_dir"], "kernel.log"), "a") as log:

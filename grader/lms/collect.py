@@ -20,7 +20,7 @@ from grader.errors import LmsError
 from grader.lms import archive, formats, manifest
 from grader.lms.archive import Export, Limits
 from grader.lms.formats import Submitted
-from grader.lms.roster import Roster, Student
+from grader.lms.roster import FORMAT_NAMES, Roster, Student
 from grader.lms.times import iso, parse_time
 
 MOODLE_LATE_WORDS = ("late",)  # Moodle's worksheet Status: "Submitted for grading - ... submitted 2 days late"
@@ -160,20 +160,25 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
         if kind is None:
             raise LmsError(f"{export_path}: cannot tell which LMS exported this (no Canvas file names, Moodle "
                            f"folders or nbgrader timestamp.txt found); name it with --lms canvas|moodle|nbgrader")
-        others = 0
+        others, beside = 0, {}
         if kind == "canvas":
             submitted = formats.canvas(export.entries)
         elif kind == "moodle":
             submitted = formats.moodle(export.entries)
         elif kind == "nbgrader":
             submitted, others = formats.nbgrader(export.entries, assignment,
-                                                 lambda e: export.read(e, 4096).decode("utf-8", "replace"))
+                                                 lambda e: export.read(e, 4096).decode("utf-8", "replace"), beside)
         else:
             raise LmsError(f"--lms {kind}: expected one of {', '.join(formats.LMS_NAMES)}")
         previous = (manifest.load(into) if into.is_dir() else None) or manifest.Manifest()
         if roster is None:
             roster = previous.roster  # the one an earlier collect recorded: not named again
+        check_roster(roster, kind, export_path)
         result = plan(submitted, export.refused, assignment, notebooks, kind, roster, due, extensions, tz)
+        for student, sub in result.students.items():
+            files = beside.get(sub.lms_id)
+            if files:
+                result.students[student] = replace(sub, beside_feedback=files)
         result.skipped, result.other_assignments = list(export.skipped), others
         verify(export, result)
         if not result.placed:
@@ -182,6 +187,15 @@ def collect(export_path: Path, assignment: str, into: Path, roster: Roster | Non
         write(export, into, assignment, result)
     manifest.save(into, previous.with_assignment(assignment, result.section(str(export_path)), roster))
     return result
+
+
+def check_roster(roster: Roster | None, kind: str, export: Path) -> None:
+    """A roster of another LMS than the export's matches nobody: an error naming both (a plain CSV fits any)."""
+    if roster is not None and roster.format not in ("plain", kind):
+        wanted = {"canvas": "Canvas's gradebook export", "moodle": "Moodle's grading worksheet",
+                  "nbgrader": "a plain CSV student_id,lms_id"}[kind]
+        raise LmsError(f"{roster.source}: a {FORMAT_NAMES[roster.format]}, but {export.name} is a {kind} export: "
+                       f"give {wanted} (or a plain CSV student_id,lms_id)")
 
 
 def prepare(into: Path, assignment: str, result: Plan, previous: manifest.Manifest) -> None:

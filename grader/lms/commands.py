@@ -87,23 +87,33 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     policy = parse_policy(args.late_penalty) if args.late_penalty else None
     extensions = read_extensions(Path(args.extensions)) if args.extensions else None
-    result = export(Path(args.out), args.format, Path(args.to), Path(args.roster) if args.roster else None,
+    points = "scale" if args.scale_to_lms else "as_graded" if args.points_as_graded else None
+    out = Path(args.out)
+    result = export(out, args.format, Path(args.to), Path(args.roster) if args.roster else None,
                     parse_mapping(args.map), args.assignment, policy, _due(args.due), extensions,
-                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column)
+                    Path(args.feedback_zip) if args.feedback_zip else None, args.id_column, points=points,
+                    ungraded=args.ungraded)
     for assignment, column in result.columns.items():
         print(f"{assignment} -> {column}")
     if policy is not None:
-        print(f"late policy: {policy.describe()}")
+        print(f"late policy: {policy.describe()} (kept in {out / 'policy.json'} for the next export)")
+    if result.left_out:
+        print(f"left out of {result.path.name} (no grades in {out} yet; the LMS keeps what it has): "
+              f"{', '.join(result.left_out)}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     print(f"wrote {result.path} ({_plural(result.written, 'grade')}) and {result.details} (raw scores, late penalties)")
-    if result.feedback:
-        print(f"wrote {result.feedback}")
+    report = args.refresh_report(out) if args.refresh_report else None
+    print(f"brought up to date: {out / 'grades.csv'}, {_plural(result.pages, 'feedback page')}"
+          + (f", {report}" if report else ""))
+    for path in result.feedback:
+        print(f"wrote {path}")
     return 0
 
 
-def add_commands(sub) -> None:
-    """Add `collect` and `export` to the grader's argparse subcommands."""
+def add_commands(sub, refresh_report=None) -> None:
+    """Add `collect` and `export` to the grader's argparse subcommands; `refresh_report(out)` rebuilds the
+    class report after an export (the report is built above this package)."""
     ids = "; ".join(f"{k}: {' then '.join(v)}" for k, v in DEFAULT_ID_COLUMNS.items())
     p = sub.add_parser("collect", help="lay out an LMS export (zip or folder) as SUBMISSIONS/<student>/<assignment>/")
     p.add_argument("export", metavar="EXPORT", help="the zip the LMS gave you, or the folder it unzipped to")
@@ -129,9 +139,22 @@ def add_commands(sub) -> None:
                    help='canvas: the gradebook column of an assignment, e.g. 01_packed_sequences="Packed sequences (4242)" '
                         "(repeatable; default: the column whose title reads as the assignment's name)")
     p.add_argument("--assignment", action="append", metavar="NAME", help="export only this assignment (moodle: the worksheet's)")
-    p.add_argument("--late-penalty", metavar="RULE", help="zero, 20%% (anything late) or 10%%/day[,max=50%%] (needs --due)")
+    p.add_argument("--late-penalty", metavar="RULE", help="zero, 20%% (anything late), 10%%/day[,max=50%%] (needs --due), "
+                                                          "or none; kept in OUT for the next export")
     p.add_argument("--due", metavar="TIME", help="deadline (e.g. 2025-03-07 23:59, local time)")
     p.add_argument("--extensions", metavar="FILE", help="CSV student_id,due: a student's own deadline")
-    p.add_argument("--feedback-zip", metavar="FILE", help="also write the feedback pages laid out for the LMS's upload")
+    p.add_argument("--feedback-zip", metavar="FILE",
+                   help="also write the feedback pages laid out for the LMS's upload (Canvas: Re-Upload Submissions; "
+                        "Moodle: multiple feedback files in a zip; nbgrader: its course folder's feedback/), one zip "
+                        "per assignment")
     p.add_argument("--id-column", metavar="NAME", help="the roster column holding student ids (default: collect's)")
-    p.set_defaults(func=cmd_export)
+    p.add_argument("--ungraded", choices=("refuse", "blank"), default="refuse",
+                   help="while written answers are left to grade: refuse (default: nothing is written, they are "
+                        "listed), or blank (those students' assignments are left blank, which the LMS leaves as it was)")
+    points = p.add_mutually_exclusive_group()
+    points.add_argument("--scale-to-lms", action="store_true",
+                        help="where the LMS's points possible differ from the grader's maximum: scale scores to the LMS's")
+    points.add_argument("--points-as-graded", action="store_true",
+                        help="where they differ: write scores as graded (set the assignment's points in the LMS to "
+                             "the grader's maximum)")
+    p.set_defaults(func=cmd_export, refresh_report=refresh_report)

@@ -28,6 +28,7 @@ MOODLE_FOLDER = re.compile(r"^(?P<who>.+)_(?P<pid>\d+)_assignsubmission_(?P<plug
 MOODLE_FLAT = re.compile(r"^(?P<who>.+)_(?P<pid>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>.+)$")
 MOODLE_BLIND = "Participant"
 TIMESTAMP = "timestamp.txt"
+SECRET = "submission_secret.txt"  # nbgrader submit's; release_feedback names the feedback page after it
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,13 @@ class Submitted:
     submitted_at: str = ""  # ISO 8601, '' when the export does not say
     newness: tuple = ()  # larger is newer: Canvas's attachment id, else the time
     unusable: str = ""  # why this entry cannot be graded ('' when it can)
+
+
+def canvas_ids(entry: str) -> tuple[str, str, str] | None:
+    """(lastfirst, user id, attachment id) of a file named as Canvas's "Download Submissions" names it;
+    None for any other name (an anonymous one has no user id)."""
+    named = None if CANVAS_ANON.match(entry) else CANVAS.match(entry.rsplit("/", 1)[-1])
+    return (named["who"], named["uid"], named["att"]) if named else None
 
 
 def unusable(entry: Entry, reason: str, lms_id: str = "", name: str = "") -> Submitted:
@@ -109,13 +117,15 @@ def moodle(entries: Iterable[Entry]) -> list[Submitted]:
     return found
 
 
-def nbgrader(entries: Iterable[Entry], assignment: str,
-             read_text: Callable[[Entry], str]) -> tuple[list[Submitted], int]:
+def nbgrader(entries: Iterable[Entry], assignment: str, read_text: Callable[[Entry], str],
+             beside: dict[str, dict[str, str]] | None = None) -> tuple[list[Submitted], int]:
     """nbgrader's `submitted/<student>/<assignment>/`; timestamp.txt gives the time. Also the number of
-    entries that belong to other assignments (left alone)."""
+    entries that belong to other assignments (left alone). `beside` gets, per student, the text of the files
+    nbgrader's exchange needs back beside the feedback (timestamp.txt, submission_secret.txt)."""
     times: dict[str, str] = {}  # student -> when timestamp.txt says they submitted
     placed: list[tuple[Entry, str, str]] = []
     found, others = [], 0
+    beside = beside if beside is not None else {}
     for e in entries:
         parts = e.parts
         if "submitted" in parts[:-1]:
@@ -127,10 +137,15 @@ def nbgrader(entries: Iterable[Entry], assignment: str,
         if folder != assignment:
             others += 1
         elif name == TIMESTAMP:
+            text = read_text(e)
             try:
-                times[student] = iso(parse_time(read_text(e)))
+                times[student] = iso(parse_time(text))
             except ValueError as exc:
                 found.append(unusable(e, f"unreadable timestamp: {exc}", student))
+            else:
+                beside.setdefault(student, {})[TIMESTAMP] = text
+        elif name == SECRET:
+            beside.setdefault(student, {})[SECRET] = read_text(e)
         else:
             placed.append((e, student, name))
     for e, student, name in placed:

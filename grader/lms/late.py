@@ -4,7 +4,8 @@ Rules:
 - `zero`: a late submission scores 0;
 - `P%` (e.g. `20%`): P percent off anything late, however late;
 - `P%/day` with an optional cap, `P%/day,max=C%` (e.g. `10%/day,max=50%`): P percent per started
-  day after the deadline, at most C percent (100 without a cap).
+  day after the deadline, at most C percent (100 without a cap);
+- `none`: no penalty (at export: removes the policy an earlier export recorded).
 Lateness: with a deadline (`--due`, moved per student by an extension) and a submission time
 (Moodle's worksheet, nbgrader's timestamp.txt), the time decides. Without a time, the LMS's own late
 flag decides (Canvas's `LATE_` in its file names); a per-day rule then charges one day, and says so.
@@ -25,11 +26,21 @@ RULE = re.compile(r"^\s*(?:(?P<zero>zero)|(?P<pct>\d+(?:\.\d+)?)%(?P<day>\s*/\s*
 
 @dataclass(frozen=True)
 class Policy:
-    kind: str  # zero | flat | per_day
+    kind: str  # zero | flat | per_day | none (`--late-penalty none`: no penalty, an earlier one removed)
     percent: float = 100.0
     cap: float = 100.0
 
+    def text(self) -> str:
+        """The rule as `--late-penalty` takes it."""
+        if self.kind in ("zero", "none"):
+            return self.kind
+        if self.kind == "flat":
+            return f"{self.percent:g}%"
+        return f"{self.percent:g}%/day" + (f",max={self.cap:g}%" if self.cap < 100 else "")
+
     def describe(self) -> str:
+        if self.kind == "none":
+            return "no late penalty"
         if self.kind == "zero":
             return "late work scores 0"
         if self.kind == "flat":
@@ -47,10 +58,12 @@ class Lateness:
 
 
 def parse_policy(text: str) -> Policy:
+    if (text or "").strip().lower() == "none":
+        return Policy("none", 0.0)
     found = RULE.match(text or "")
     if not found:
         raise LmsError(f"--late-penalty {text!r}: expected zero, a percentage for anything late (20%), "
-                       f"or a percentage per day with an optional cap (10%/day or 10%/day,max=50%)")
+                       f"a percentage per day with an optional cap (10%/day or 10%/day,max=50%), or none")
     if found["zero"]:
         return Policy("zero")
     percent = float(found["pct"])
@@ -73,18 +86,23 @@ def lateness(submitted_at: datetime | None, flag: bool | None, due: datetime | N
     return Lateness(False, None, "" if flag is None else "on time per the LMS")
 
 
+def percent_off(policy: Policy | None, late: Lateness) -> tuple[float, str]:
+    """(percent taken off, why in words: how lateness was decided and the rule) for a submission; (0, '')
+    when nothing is taken."""
+    if policy is None or policy.kind == "none" or not late.late:
+        return 0.0, ""
+    if policy.kind in ("zero", "flat"):
+        return (100.0 if policy.kind == "zero" else policy.percent), f"{late.how}; {policy.describe()}"
+    days = late.days if late.days is not None else 1
+    charged = "" if late.days is not None else "; charged as 1 day"
+    percent = min(policy.cap, policy.percent * days)
+    return percent, f"{late.how}{charged}; {policy.describe()}, so {percent:g}% off"
+
+
 def penalise(policy: Policy | None, raw: float, late: Lateness) -> tuple[float, float, str]:
     """(score, points taken off, a note) for a raw assignment score."""
-    if policy is None or not late.late:
+    percent, why = percent_off(policy, late)
+    if not why:
         return raw, 0.0, ""
-    if policy.kind == "zero":
-        percent, charged = 100.0, ""
-    elif policy.kind == "flat":
-        percent, charged = policy.percent, ""
-    else:
-        days = late.days if late.days is not None else 1
-        charged = "" if late.days is not None else "; charged as 1 day"
-        percent = min(policy.cap, policy.percent * days)
     taken = round(raw * percent / 100, 2)
-    note = f"late ({late.how}{charged}): {percent:g}% off, raw {raw:g}"
-    return round(raw - taken, 2), taken, note
+    return round(raw - taken, 2), taken, why

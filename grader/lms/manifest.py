@@ -1,8 +1,10 @@
 """The collect manifest: SUBMISSIONS/collect-manifest.json, what a folder layout cannot say.
 
 `collect` writes it (one file directly in SUBMISSIONS, never a student folder); `autograde` reads it
-when present (roster students without a folder, the unplaced files, late flags and submission times),
-and `export` reads the copy autograde keeps in OUT. A hand-laid SUBMISSIONS without one grades as before.
+when present (roster students without a folder, the unplaced files, late flags and submission times)
+and keeps, in OUT's own copy, the section of each assignment it graded (`keep_in`): OUT's copy holds
+every assignment of the term, each as its last collect left it, and `export` reads it. A hand-laid
+SUBMISSIONS without one grades as before.
 
 This module owns the format: the others see a `Manifest` (a `Section` per assignment, a `Submitter` per
 student, a `matching.Filed` for every file laid out or left out), and only `to_json`/`from_json` know
@@ -15,7 +17,8 @@ the file's keys. Format (version 1):
          "lms": "canvas|moodle|nbgrader", "export": "<path>", "collected_at": "<ISO time>",
          "submissions": {"<student_id>": {"lms_id", "name", "on_roster": true|false|null (no roster),
                                           "late": true|false|null, "submitted_at": "<ISO time>|''",
-                                          "notebooks": {"<notebook>": {"entry", "file", "how"}}}},
+                                          "notebooks": {"<notebook>": {"entry", "file", "how"}},
+                                          "beside_feedback": {"<file name>": "<text>"} (optional)}},
          "not_submitted": ["<student_id>", ...],
          "not_on_roster": ["<student_id>", ...],
          "unplaced": [{"student": "<student_id>|''", "entry", "reason"}],
@@ -52,6 +55,9 @@ class Submitter:
     late: bool | None = None  # None: the LMS did not say
     submitted_at: str = ""  # ISO 8601, '' when the LMS did not say
     notebooks: dict[str, Filed] = field(default_factory=dict)  # notebook -> the file laid out as it
+    # Files the LMS wants back beside the feedback, by name, as submitted (nbgrader's exchange:
+    # timestamp.txt and submission_secret.txt, without which `nbgrader release_feedback` cannot hand it back).
+    beside_feedback: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -101,6 +107,7 @@ def to_json(manifest: Manifest) -> dict:
                 "lms_id": sub.lms_id, "name": sub.name, "on_roster": sub.on_roster, "late": sub.late,
                 "submitted_at": sub.submitted_at,
                 "notebooks": {nb: {"entry": f.entry, "file": f.file, "how": f.why} for nb, f in sub.notebooks.items()},
+                **({"beside_feedback": dict(sub.beside_feedback)} if sub.beside_feedback else {}),
             } for student, sub in section.submissions.items()},
             "not_submitted": list(section.not_submitted), "not_on_roster": list(section.not_on_roster),
             "unplaced": [{"student": u.student, "entry": u.entry, "reason": u.why} for u in section.unplaced],
@@ -123,6 +130,7 @@ def from_json(data: dict) -> Manifest:
             sub.get("submitted_at", "") or "",
             {nb: Filed(f.get("file", ""), nb, f.get("how", ""), student, f.get("entry", ""))
              for nb, f in sub.get("notebooks", {}).items()},
+            {str(k): str(v) for k, v in (sub.get("beside_feedback") or {}).items()},
         ) for student, sub in section.get("submissions", {}).items()}
         unplaced = [Filed(u["entry"], why=u["reason"], student=u.get("student") or "", entry=u["entry"])
                     for u in section.get("unplaced", [])]
@@ -162,11 +170,43 @@ def save(folder: Path, manifest: Manifest) -> Path:
     return path
 
 
-def copy_into(out: Path, collected: Collected) -> None:
-    """Keep a copy in OUT, for `export`, of the manifest the run graded with (and remove a stale one)."""
-    if collected.manifest is not None:
+def merged(kept: Manifest | None, graded: Manifest | None, assignments: Iterable[str],
+           students: Iterable[str] | None = None) -> Manifest | None:
+    """OUT's manifest after a run over `assignments` (and `students`; None: all) graded from a folder whose
+    manifest is `graded` (None: a folder laid out by hand): each graded assignment's section (only those
+    students' entries, for a `--student` run) as `graded` says, or gone when it says nothing of it; every
+    other assignment's section as `kept` had it. None when nothing is left."""
+    sections = dict(kept.assignments) if kept else {}
+    for assignment in assignments:
+        new = graded.assignments.get(assignment) if graded else None
+        if students is None:
+            if new is None:
+                sections.pop(assignment, None)
+            else:
+                sections[assignment] = new
+            continue
+        old = sections.get(assignment) or new or Section()
+        chosen = set(students)
+        subs = {s: sub for s, sub in old.submissions.items() if s not in chosen}
+        subs.update({s: sub for s, sub in (new.submissions.items() if new else ()) if s in chosen})
+        sections[assignment] = dataclasses.replace(
+            old, submissions=dict(sorted(subs.items())),
+            not_submitted=sorted({s for s in old.not_submitted if s not in chosen} |
+                                 {s for s in (new.not_submitted if new else ()) if s in chosen}),
+            unplaced=[u for u in old.unplaced if u.student not in chosen] +
+                     [u for u in (new.unplaced if new else ()) if u.student in chosen])
+    roster = (graded.roster if graded and graded.roster is not None else None) or (kept.roster if kept else None)
+    if not sections and roster is None:
+        return None
+    return Manifest(roster, sections)
+
+
+def keep_in(out: Path, graded: Manifest | None, assignments: Iterable[str], students: Iterable[str] | None = None) -> None:
+    """Update OUT's copy of the manifest after a run (see `merged`); the file goes when nothing is left."""
+    kept = merged(load(out), graded, list(assignments), None if students is None else list(students))
+    if kept is not None:
         out.mkdir(parents=True, exist_ok=True)
-        save(out, collected.manifest)
+        save(out, kept)
     elif manifest_path(out).exists():
         manifest_path(out).unlink()
 

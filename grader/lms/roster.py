@@ -35,6 +35,8 @@ DEFAULT_ID_COLUMNS = {
     "plain": ("student_id",),
 }
 LMS_ID_COLUMNS = {"canvas": "ID", "moodle": "Identifier", "plain": "lms_id"}
+FORMAT_NAMES = {"canvas": "Canvas gradebook export", "moodle": "Moodle grading worksheet",
+                "plain": "plain roster (student_id,lms_id)"}
 
 
 @dataclass(frozen=True)

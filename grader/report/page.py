@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from grader.course import layout
@@ -63,9 +63,14 @@ def score_histograms(rows: list[Row]) -> str | None:
     return src
 
 
+FAILURES_SHOWN = 3  # the most common failure messages listed per test cell
+
+
 def pass_rates(rows: list[Row]) -> list[list[str]]:
-    """Per test cell: how many graded notebooks passed it, most often failed first."""
+    """Per test cell: how many graded notebooks passed it and why the others failed (the most common messages,
+    whole, hidden tests included: the report is the instructor's), most often failed first."""
     stats: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    why: dict[tuple[str, str], Counter] = defaultdict(Counter)
     meta = {}
     for r in rows:
         for c in r.cells:
@@ -73,11 +78,16 @@ def pass_rates(rows: list[Row]) -> list[list[str]]:
             stats[key][0] += c.score >= c.max_score
             stats[key][1] += 1
             meta[key] = c
+            if c.score < c.max_score and c.message:
+                why[key][c.message] += 1
     body = []
     for key, (passed, n) in sorted(stats.items(), key=lambda kv: (kv[1][0] / kv[1][1], kv[0])):
         c = meta[key]
+        failures = "".join(f'<div class="why">{count}&times; <code>{html.escape(message)}</code></div>'
+                           for message, count in why[key].most_common(FAILURES_SHOWN))
         body.append([html.escape(key[0]), f"<code>{html.escape(c.grade_id)}</code>", html.escape(c.exercise),
-                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)"])
+                     "hidden" if c.hidden else "visible", f"{c.max_score:g}", f"{passed}/{n} ({100 * passed / n:.0f}%)",
+                     failures])
     return body
 
 
@@ -93,12 +103,54 @@ def roster(rows: list[Row], linked: set[tuple[str, str, str]] | None = None) -> 
         line = [html.escape(student)]
         for k in keys:
             r = cells.get(k)
-            text = "" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}</span>'
+            pending = f" ({r.to_grade:g} to grade)" if r is not None and r.to_grade else ""
+            text = "" if r is None else f'<span class="s-{r.status}">{r.score:g}/{r.max_score:g} {html.escape(r.status)}{pending}</span>'
             if r is not None and linked and (r.student_id, r.assignment, r.notebook) in linked:
                 text = f'<a href="{html.escape(sections.feedback_href(r.student_id, r.assignment, r.notebook))}">{text}</a>'
             line.append(text)
         body.append(line)
     return ["student"] + keys, body
+
+
+def written_answers(rows: list[Row]) -> list[list[str]]:
+    """Per written question: how many answers there are, graded, left to grade (changed ones among them), left
+    unanswered, and the mean score of those graded."""
+    stats: dict[tuple[str, str], dict] = {}
+    for r in rows:
+        for w in r.written:
+            s = stats.setdefault((f"{r.assignment}/{r.notebook}", w.grade_id),
+                                 {"question": w.question, "points": w.points, "n": 0, "graded": [], "to_grade": 0,
+                                  "changed": 0, "unanswered": 0})
+            s["n"] += 1
+            if w.score is None:
+                s["to_grade"] += 1
+                s["changed"] += w.note.startswith("changed")
+            elif w.note:
+                s["unanswered"] += 1
+            else:
+                s["graded"].append(w.score)
+    body = []
+    for (notebook, gid), s in stats.items():
+        mean = f"{sum(s['graded']) / len(s['graded']):.2f}" if s["graded"] else "–"
+        left = f"<strong>{s['to_grade']}</strong>" if s["to_grade"] else "0"
+        changed = f" ({s['changed']} changed since graded)" if s["changed"] else ""
+        body.append([html.escape(notebook), f"{html.escape(s['question'])} <code>{html.escape(gid)}</code>",
+                     f"{s['points']:g}", str(s["n"]), str(len(s["graded"])), left + changed, str(s["unanswered"]),
+                     mean])
+    return body
+
+
+def written_html(rows: list[Row]) -> str:
+    """The report's section on written answers: what is left to grade, per question."""
+    body = written_answers(rows)
+    if not body:
+        return ""
+    left = sum(1 for r in rows for w in r.written if w.score is None)
+    return ("<h2>Written answers</h2>" +
+            (f"<p><strong>{left} answer{'s' if left != 1 else ''} left to grade</strong>: open them with "
+             f"<code>python -m grader formgrader OUT</code>.</p>" if left else "<p>Every answer is graded.</p>") +
+            sections.table(["notebook", "question", "points", "answers", "graded", "left to grade", "not answered",
+                            "mean of graded"], body))
 
 
 STYLE = """
@@ -107,6 +159,7 @@ table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f0f0f0; }
 .warning { border: 2px solid #c00; background: #fee; padding: 0.8em; }
+.why code { white-space: pre-wrap; overflow-wrap: anywhere; }
 """ + report_css() + sections.STYLE
 
 
@@ -131,9 +184,10 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
     if plot:
         parts += ["<h2>Score distributions</h2>", f'<img alt="score histograms per notebook and exercise" src="{plot}">']
     parts += ["<h2>Pass rate per test cell</h2>", "<p>Most often failed first.</p>",
-              sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed"], pass_rates(rows))]
+              sections.table(["notebook", "test cell", "exercise", "kind", "points", "passed", "most common failures"],
+                             pass_rates(rows))]
     analyses = items.analyse(rows)
-    parts += [sections.items_html(analyses), sections.exercises_html(analyses)]
+    parts += [sections.items_html(analyses), sections.exercises_html(analyses), written_html(rows)]
     headers, body = roster(rows, linked)
     parts += ["<h2>Roster</h2>", "<p>Each score links to the student's feedback page.</p>" if linked else "",
               sections.table(headers, body)]
@@ -156,10 +210,10 @@ def render(rows: list[Row], unplaced: dict[str, list[str]], warning: str | None 
 
 def write(out: Path, rows: list[Row], unplaced: dict[str, list[str]], warning: str | None = None,
           settings: dict[str, str] | None = None, similarity: dict | None = None) -> Path:
-    from grader.results import feedback_path
+    from grader.results import feedback_path, write_whole
 
     linked = {(r.student_id, r.assignment, r.notebook) for r in rows
               if feedback_path(out, r.student_id, r.assignment, r.notebook).exists()}
     path = out / "report.html"
-    path.write_text(safe(render(rows, unplaced, warning, settings, similarity, linked)))
+    write_whole(path, safe(render(rows, unplaced, warning, settings, similarity, linked)))
     return path

@@ -9,7 +9,7 @@ import html
 from urllib.parse import quote
 
 from grader.report.items import LOW, MIN_STUDENTS, NotebookItems
-from grader.report.similarity import PAIR_THRESHOLD, REFERENCE_THRESHOLD, Match, Similarity
+from grader.report.similarity import MAX_DOCUMENT_CHARS, PAIR_THRESHOLD, REFERENCE_THRESHOLD, Match, Similarity
 
 esc = html.escape
 
@@ -134,6 +134,9 @@ def similarity_html(found: dict[str, Similarity] | None) -> str:
             parts.append(f'<p class="notice">Not compared: {esc(sim.error)}</p>')
             continue
         parts.append(f"<p>{sim.students} submissions with code of their own compared.</p>")
+        if sim.cut:
+            parts.append(f'<p class="notice">Only the first {MAX_DOCUMENT_CHARS:,} characters of code were compared for '
+                         f'{esc(", ".join(sim.cut))}.</p>')
         if sim.pairs:
             parts += [_pair(m) for m in sim.pairs]
         else:
@@ -162,9 +165,11 @@ def grader_version() -> str:
     return version()
 
 
-def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | None = None,
+def run_settings(timeout: int | None, sandbox: str, when=None, notebook_timeout: int | None = None,
                  where: str = "", confinement: str = "", kernel_start: str = "") -> dict[str, str]:
-    """The settings a report shows for the run that wrote it (`when`: a datetime, default now).
+    """The settings a report shows for the run that wrote it (`when`: a datetime, default now); `timeout`
+    None: each notebook's limits came from its reference (the report lists every assignment's limits, as its
+    rows record them).
 
     `confinement` says how kernel process trees were bounded, `kernel_start` how student kernels started
     (the kernel package knows; pages do not import it).
@@ -172,7 +177,7 @@ def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | 
     from datetime import datetime
 
     when = when or datetime.now().astimezone()
-    settings = {"per-cell timeout": f"{timeout} s"}
+    settings = {"per-cell timeout": f"{timeout} s" if timeout is not None else "from each notebook's reference"}
     if notebook_timeout:
         settings["notebook timeout"] = f"{notebook_timeout} s"
     settings["sandbox"] = sandbox
@@ -181,5 +186,5 @@ def run_settings(timeout: int, sandbox: str, when=None, notebook_timeout: int | 
         settings["student kernels"] = kernel_start
     if where:
         settings["graded on"] = where
-    settings.update({"grader version": grader_version(), "written": when.strftime("%Y-%m-%d %H:%M %Z").strip()})
+    settings.update({"grader version": grader_version(), "last graded": when.strftime("%Y-%m-%d %H:%M %Z").strip()})
     return settings

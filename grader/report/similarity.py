@@ -26,7 +26,7 @@ read the cells out of notebooks; `of_submissions` does it all for a folder of su
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from itertools import combinations
 from pathlib import Path
 
@@ -55,6 +55,10 @@ REFERENCE = "reference solution"
 # longer than NOISE, so no fingerprint spans two cells: cells written by different hands (the reference's
 # end, a student's start) never join into one shared run.
 RULE = "-" * 32
+# What the comparison reads of one student's notebook: the pairwise comparison costs the product of two
+# documents' lengths, so one student's megabytes of code must not make the report wait. Honest answers to
+# a notebook are a few thousand characters.
+MAX_DOCUMENT_CHARS = 50_000
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Similarity:
     pairs: list[Match] = field(default_factory=list)  # most similar first
     reference: list[Match] = field(default_factory=list)  # first is the student, second the reference
     error: str = ""  # why the comparison could not be made, when it could not
+    cut: list[str] = field(default_factory=list)  # students whose code was longer than the comparison reads
 
 
 def solution_sources(nb: nbformat.NotebookNode) -> dict[str, str]:
@@ -178,6 +183,8 @@ def compare(students: dict[str, dict[str, str]], template: list[str], reference:
     untouched = frozenset(t.strip() for t in template)
     docs = {s: document(src, order, untouched) for s, src in sorted(students.items())}
     docs = {s: d for s, d in docs.items() if d}
+    cut = sorted(s for s, d in docs.items() if len(d) > MAX_DOCUMENT_CHARS)
+    docs = {s: d[:MAX_DOCUMENT_CHARS] for s, d in docs.items()}
     own = {s: _fingerprint(s, d, everyone) for s, d in docs.items()}
     pairs = []
     for a, b in combinations(own, 2):
@@ -191,7 +198,7 @@ def compare(students: dict[str, dict[str, str]], template: list[str], reference:
         if found and found.shares[0] >= reference_threshold and found.shared >= min_shared:
             leaks.append(found)
     return Similarity(len(docs), sorted(pairs, key=lambda m: (-m.similarity, m.first, m.second)),
-                      sorted(leaks, key=lambda m: (-m.shares[0], m.first)))
+                      sorted(leaks, key=lambda m: (-m.shares[0], m.first)), cut=cut)
 
 
 def of_submissions(submissions: Path, notebooks: list[Notebook]) -> dict[str, Similarity]:
@@ -216,3 +223,18 @@ def of_submissions(submissions: Path, notebooks: list[Notebook]) -> dict[str, Si
         except Exception as exc:  # a report without this section beats no report
             found[nb.key] = Similarity(0, error=f"{type(exc).__name__}: {exc}")
     return found
+
+
+def to_json(found: dict[str, Similarity]) -> dict:
+    """Findings as plain data, to keep in OUT beside the rows (the report is rebuilt from them)."""
+    return {key: asdict(sim) for key, sim in found.items()}
+
+
+def from_json(data: dict) -> dict[str, Similarity]:
+    """Findings as `to_json` wrote them."""
+    def match(m: dict) -> Match:
+        spans = tuple(tuple(tuple(span) for span in side) for side in m["spans"])
+        return Match(m["first"], m["second"], m["similarity"], tuple(m["shares"]), m["shared"], tuple(m["code"]), spans)
+
+    return {key: Similarity(s["students"], [match(m) for m in s["pairs"]], [match(m) for m in s["reference"]],
+                            s.get("error", "")) for key, s in data.items()}

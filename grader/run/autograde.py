@@ -1,47 +1,63 @@
 """Autograde a folder of submissions: every student x notebook gets a row, whatever it does.
 
-The driver: check the arguments, prepare the course once, find and read each submission, hand each to
-the one grading task (`task.grade`) on a pool of worker processes, and write what comes back to OUT
-(one JSON per row, the feedback pages, grades.csv, the class report). It is the only part that reads
-SUBMISSIONS or writes OUT.
+The driver: check the arguments, prepare the course once (measuring the reference's cells for the
+default time limits), find and read each submission, hand each to the one grading task (`task.grade`)
+on a pool of worker processes, and write what comes back to OUT (one JSON per row, the feedback pages,
+grades.csv, the class report). It is the only part that reads SUBMISSIONS or writes OUT.
+
+OUT is the course's record for the term: a run grades the assignments present in SUBMISSIONS (or those
+named), replaces each of their rows as it is graded, and only once every one is in removes the rows of
+its scope it did not write again; every other assignment's rows, its collect manifest section, its late
+policy and the instructor's overrides stay as they were.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
 import sys
 import tempfile
 from contextlib import nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
+
+import nbformat
 
 from grader import results
-from grader.course import layout, release
+from grader.bridge.trusted import BRIDGE_SOURCE
+from grader.course import answers, layout, release
 from grader.course.layout import Notebook
 from grader.course.prepared import PreparedCourse, cached_course
 from grader.errors import GraderError
 from grader.grading.integrity import reference_objects
-from grader.grading.submissions import Found, InvalidNotebook, locate, read_submitted, students_in
-from grader.grading.settings import Settings
+from grader.grading.settings import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS, Settings
+from grader.grading.submissions import Found, InvalidNotebook, assignments_in, locate, read_submitted, students_in
 from grader.grading.task import Result, Submission, grade
 from grader.kernel import confine, forked
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
-from grader.lms.grades import class_grades
-from grader.report import page as report_page
-from grader.report import sections
+from grader.manual.course import build as build_course
+from grader.report import record, sections
 from grader.results import Row
 from grader.run.progress import Progress
+from grader.run.refresh import refresh
 
 log = logging.getLogger(__name__)
-DEFAULT_TIMEOUT = 60
-NOTEBOOK_TIMEOUT_CELLS = 5  # the whole notebook's default limit: this many times the per-cell limit
+__all__ = ["DEFAULT_TIMEOUT", "NOTEBOOK_TIMEOUT_CELLS", "autograde"]
+REFERENCE_STUDENT = "(reference)"  # who the reference is while its cells are measured
+TIMES_NAME = "reference-times.json"  # in the prepared course's cache entry: {notebook key: {cell id: seconds}}
+MEASURING = (600, 1800)  # the limits (per cell, per notebook) the reference is measured under
 
 
-def select(submissions: Path, assignment: list[str] | None, student: list[str] | None) -> tuple[list[Notebook], list[str]]:
-    """The notebooks and students of this run; unknown names are an error that lists the known ones."""
+def select(submissions: Path, assignment: list[str] | None, student: list[str] | None,
+           collected: manifest.Manifest | None = None) -> tuple[list[Notebook], list[str]]:
+    """The notebooks and students of this run; unknown names are an error that lists the known ones.
+
+    Without `assignment`, the assignments present in SUBMISSIONS (a folder of one under some student, or a
+    section of the collect manifest): an assignment nobody was asked to hand in gets no rows."""
     notebooks = layout.available()
     if assignment:
         for name in assignment:
@@ -55,6 +71,13 @@ def select(submissions: Path, assignment: list[str] | None, student: list[str] |
         if unknown:
             raise GraderError(f"{submissions}: no student folder {', '.join(unknown)} (found: {', '.join(students) or 'none'})")
         students = [s for s in students if s in student]
+    if not assignment:
+        present = assignments_in(submissions) | set(collected.assignments if collected else ())
+        notebooks = [notebook for notebook in notebooks if notebook.assignment in present]
+        if not notebooks:
+            raise GraderError(f"{submissions}: no assignment to grade: no folder SUBMISSIONS/<student>/<assignment>/ "
+                              f"of {', '.join(layout.assignments())}, and no collect manifest; collect the LMS's "
+                              f"export first, or name it with --assignment")
     return notebooks, students
 
 
@@ -94,12 +117,39 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
         yield submission_of(item)
 
 
-def run_settings(timeout: int, notebook_timeout: int | None, mode: str, warning: str | None, threads: int,
-                 keep_scratch: bool, split: bool = True, kernels: str = "auto") -> Settings:
-    """How every notebook of this run is graded."""
+def run_settings(timeout: int | None, notebook_timeout: int | None, mode: str, warning: str | None, threads: int,
+                 keep_scratch: bool, split: bool = True, reference_times: dict | None = None,
+                 kernels: str = "auto") -> Settings:
+    """How every notebook of this run is graded: `timeout` (and `notebook_timeout`) as given, else each
+    notebook's limits from its reference's `reference_times`; student kernels as `kernels` says (forked.resolve)."""
+    if timeout is not None and not notebook_timeout:
+        notebook_timeout = NOTEBOOK_TIMEOUT_CELLS * timeout
     fork, kernel_start = forked.resolve(kernels, mode)
-    return Settings(timeout, notebook_timeout or NOTEBOOK_TIMEOUT_CELLS * timeout, mode, threads, warning, keep_scratch,
-                    reference_objects(layout.course().private_cache()), split, fork, kernel_start)
+    return Settings(timeout, notebook_timeout or 0, mode, threads, warning, keep_scratch,
+                    reference_objects(layout.course().private_cache(), BRIDGE_SOURCE), split, fork, kernel_start,
+                    dict(reference_times or {}))
+
+
+def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all: Callable, say=print) -> dict:
+    """{notebook key: {cell id: seconds}}: each notebook's reference solution graded once, cell by cell, as
+    submissions are (`grade_all(submissions) -> [Result]`, under the MEASURING limits), and kept in the
+    prepared course's cache entry (it changes when the source notebooks do)."""
+    path = course.root / TIMES_NAME
+    kept = json.loads(path.read_text()) if path.exists() else {}
+    missing = [nb for nb in notebooks if nb.key not in kept]
+    if missing:
+        say(f"measuring the reference solution of {', '.join(nb.key for nb in missing)} for the default time limits "
+            f"(once, until the source notebooks change)")
+        jobs = [Submission(REFERENCE_STUDENT, nb, nbformat.writes(answers.submission(nb)).encode()) for nb in missing]
+        for result in grade_all(jobs):
+            row = result.row
+            if row.score + row.to_grade < row.max_score or not result.cell_seconds:  # written answers: to grade
+                raise GraderError(f"the reference solution of {row.assignment}/{row.notebook} scored {row.score:g}/"
+                                  f"{row.max_score:g} ({row.status}: {row.detail or 'no detail'}) when its cells were "
+                                  f"timed; fix it, or grade with --timeout SECONDS")
+            kept[f"{row.assignment}/{row.notebook}"] = result.cell_seconds
+        results.write_whole(path, json.dumps(kept, indent=1, sort_keys=True))
+    return {nb.key: kept[nb.key] for nb in notebooks}
 
 
 def cluster_session(scheduler):
@@ -111,14 +161,22 @@ def cluster_session(scheduler):
     return session(scheduler)
 
 
-def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings, workers: int, done) -> None:
-    """Grade on this machine's worker processes, each with a scratch folder under one for the run."""
+def grade_submissions(client, course: PreparedCourse, settings: Settings, jobs: Iterator[Submission], total: int,
+                      workers: int, in_flight: int | None, done: Callable[[Result], None],
+                      note: Callable[[str], None] = lambda text: None) -> None:
+    """Grade `total` submissions on the cluster `client` reaches (at most `in_flight` at once), or on
+    `workers` local processes, each with a scratch folder under one for the run; `done` gets each result."""
+    if client is not None:
+        from grader.run.cluster import run_on_cluster
+
+        run_on_cluster(client, jobs, total, course, settings, done, in_flight=in_flight, note=note)
+        return
     from grader.run.pool import LocalPool
 
     scratch = Path(tempfile.mkdtemp(prefix="grader-"))
     os.chmod(scratch, 0o755)
     try:
-        LocalPool(course, settings, min(workers, max(1, len(found))), scratch).run(read_lazily(found), len(found), done)
+        LocalPool(course, settings, min(workers, max(1, total)), scratch).run(jobs, total, done)
     finally:
         if settings.keep_scratch:
             print(f"grading folders kept in {scratch}", file=sys.stderr)
@@ -126,32 +184,29 @@ def grade_locally(found: list[Found], course: PreparedCourse, settings: Settings
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def write_class_outputs(out: Path, submissions: Path, collected, settings: Settings) -> list[Row]:
-    """grades.csv and report.html from every row saved in OUT (overrides and the collect manifest applied)."""
+def write_class_outputs(out: Path, submissions: Path, settings: Settings, notebooks: list[Notebook]) -> list[Row]:
+    """grades.csv, every page's grade and report.html from every row saved in OUT (overrides, the collect
+    manifest and the late policy applied, run/refresh.py); the run's similarity findings and settings kept."""
     from grader.report.similarity import of_submissions
 
-    rows = class_grades(out, collected).rows
-    manifest.copy_into(out, collected)
-    results.write_csv(out, rows)
-    report_page.write(out, rows, manifest.merge_unplaced(results.load_unplaced(out), collected.unplaced),
-                      settings.sandbox_warning,
-                      settings=sections.run_settings(settings.timeout, settings.sandbox,
-                                                     notebook_timeout=settings.notebook_timeout,
-                                                     confinement=confine.description(),
-                                                     kernel_start=settings.kernel_start),
-                      similarity=of_submissions(submissions, layout.available()))
-    return rows
+    record.update(out, sections.run_settings(settings.timeout, settings.sandbox,
+                                             notebook_timeout=settings.notebook_timeout or None,
+                                             confinement=confine.description(),
+                                             kernel_start=settings.kernel_start),
+                  settings.sandbox_warning, of_submissions(submissions, notebooks))
+    return refresh(out).grades.rows
 
 
-def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int = DEFAULT_TIMEOUT,
+def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int | None = None,
               notebook_timeout: int | None = None, assignment: list[str] | None = None,
               student: list[str] | None = None, sandbox: str = "auto", keep_scratch: bool = False,
               progress_stream=None, split: bool = True, scheduler=None, kernels: str = "auto") -> list[Row]:
-    """Grade every student x notebook under `submissions` into `out`; return all rows in `out`.
+    """Grade the assignments present in `submissions` (or `assignment`) for every student into `out`; return
+    all rows in `out`, every assignment graded into it so far.
 
+    `timeout`/`notebook_timeout` (seconds) replace the limits measured from each notebook's reference.
     `kernels`: `fork` student kernels from a warm template per worker, start each `fresh`, or `auto` (fork
     where it works: root, the bubblewrap sandbox, a Linux kernel with open_tree).
-
     `scheduler` (an address, `local`, or a Dask cluster object) grades on a Dask cluster, with `workers`
     the most notebooks in flight; without it, `workers` local processes grade.
 
@@ -161,34 +216,47 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
     submissions, out = submissions.resolve(), out.resolve()
     with cluster_session(scheduler) as client:
         check_folders(submissions, out)
-        notebooks, students = select(submissions, assignment, student)
-        collected = manifest.read(submissions, [notebook.assignment for notebook in notebooks])
+        laid_out = manifest.load(submissions)
+        notebooks, students = select(submissions, assignment, student, laid_out)
+        assignments = list(dict.fromkeys(notebook.assignment for notebook in notebooks))
+        collected = manifest.collected_from(laid_out, assignments)
         students = manifest.students_to_grade(students, collected, student)  # roster students without a folder too
         mode, warning = resolve_mode(sandbox)
         local_workers = max(1, workers or os.cpu_count() or 1)
-        out.mkdir(parents=True, exist_ok=True)
+        layout.private_folder(out)  # OUT holds graded work, tracebacks, rosters, every hidden test: its owner's alone
         course = prepared_course(notebooks)
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
         threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // local_workers)
-        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split, kernels)
-        results.clear(out, student, assignment)
-        results.save_unplaced(out, unplaced, students)
+        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split, kernels=kernels)
+        ran = [nb for nb in notebooks if any(f.notebook == nb and f.path is not None for f in found)]
+        if timeout is None and ran:  # the notebooks that will run get their limits from their reference
+            def measure(jobs: list[Submission]) -> list[Result]:
+                got: list[Result] = []
+                grade_submissions(client, course, replace(settings, timeout=MEASURING[0], notebook_timeout=MEASURING[1]),
+                                  iter(jobs), len(jobs), local_workers, workers, got.append)
+                return got
+
+            times = reference_times(course, ran, measure, lambda text: print(text, file=progress_stream or sys.stderr))
+            settings = replace(settings, reference_times=times)
         progress = Progress(len(found), progress_stream)
+        written: set[tuple[str, str, str]] = set()
 
         def done(result: Result) -> None:
             row = result.row
-            results.save(out, row, result.feedback)
+            results.save(out, row, result.feedback, result.graded or None)
+            written.add((row.student_id, row.assignment, row.notebook))
             progress.advance(f"{row.student_id}/{row.assignment}/{row.notebook}: {row.status} {row.score:g}/{row.max_score:g}")
 
         present = [f for f in found if f.path is not None]
         for item in (f for f in found if f.path is None):  # nothing to run: graded here, at once
             done(grade(submission_of(item), course, settings, worker=None))
-        if client is not None:
-            from grader.run.cluster import run_on_cluster
+        grade_submissions(client, course, settings, read_lazily(present), len(present), local_workers, workers, done,
+                          note=lambda text: setattr(progress, "note", text))
+    # Every row of the run is in: only now is what it did not write again removed.
+    results.remove_stale(out, written, assignments, student)
+    results.save_unplaced(out, unplaced, assignments, student)
+    manifest.keep_in(out, laid_out, assignments, student)
+    build_course(out, course)  # OUT/course, for formgrader: the rows' scores, what people graded kept
+    return write_class_outputs(out, submissions, settings, notebooks)
 
-            run_on_cluster(client, read_lazily(present), len(present), course, settings, done, in_flight=workers,
-                           note=lambda text: setattr(progress, "note", text))
-        else:
-            grade_locally(present, course, settings, local_workers, done)
-    return write_class_outputs(out, submissions, collected, settings)

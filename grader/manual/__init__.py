@@ -1,0 +1,1 @@
+"""Written answers graded by people, in nbgrader's formgrader over OUT/course."""
