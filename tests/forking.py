@@ -73,15 +73,16 @@ async def facts(kc) -> dict:
 
 
 @asynccontextmanager
-async def kernel(scratch: Path, template=None, uid: int | None = None):
+async def kernel(scratch: Path, template=None, uid: int | None = None, data_dir: Path | None = None):
     """A sandboxed student kernel as grading starts one (forked from `template`, or fresh), under a uid leased
-    for it (or `uid`, leased by the caller): (manager, client, uid)."""
+    for it (or `uid`, leased by the caller), reading `data_dir` as its assignment's data: (manager, client, uid)."""
     job = Path(tempfile.mkdtemp(prefix="job-", dir=scratch))
     os.chmod(job, 0o711)
     run_dir = job / "run"
     run_dir.mkdir()
     with (uids.lease(layout.UID_LOCKS) if uid is None else nullcontext(uid)) as uid:
-        km = SandboxedKernelManager(kernel_name="python3", mode="bwrap", run_dir=str(run_dir), uid=uid, template=template)
+        km = SandboxedKernelManager(kernel_name="python3", mode="bwrap", run_dir=str(run_dir), uid=uid, template=template,
+                                    data_dir=str(data_dir or ""))
         await km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"])
         kc = km.client()
         kc.start_channels()

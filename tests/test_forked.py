@@ -33,6 +33,7 @@ from grader.grading import task
 from grader.grading.worker import Worker
 from grader.kernel import forked
 from grader.kernel.forked import KernelTemplate, TemplateFailed
+from grader.kernel.sandbox import SCRATCH_HOME
 from grader.run.autograde import autograde, run_settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.sandbox]
@@ -146,6 +147,43 @@ def test_each_forked_kernel_is_confined_as_a_fresh_one(template, short_tmp):
         kinds = descriptor_kinds(inside) - descriptor_kinds(fresh) - {"/dev/null"}
         assert not kinds, f"descriptors a fresh kernel does not have: {kinds} ({descriptor_kinds(fresh)})"
     assert seen["forked_a"][2] != seen["forked_b"][2], "each kernel leases its own uid"
+
+
+DATA_USE = """
+print("read:", open("data/words.txt").read())
+for what, path, how in [("write", "data/words.txt", "a"), ("create", "data/new.txt", "w")]:
+    try:
+        with open(path, how) as f:
+            f.write(" and more")
+        print(f"{what}: allowed")
+    except OSError as exc:
+        print(f"{what}: refused ({exc.strerror})")
+print("mounts:", sorted(line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].endswith("/data")))
+"""
+
+
+def test_a_forked_kernel_reads_the_assignment_data_and_cannot_change_it(template, short_tmp):
+    """The assignment's data folder, as a fresh sandboxed kernel has it: data/ in its home, read-only; a kernel of
+    an assignment without data has no such folder. (The control, a kernel without the sandbox that changes the
+    data, is test_isolation's.)"""
+    data = short_tmp / "data-forked"
+    data.mkdir()
+    (data / "words.txt").write_text("the treebank")
+    os.chmod(data, 0o777)  # anyone may write here: only the read-only mount can refuse
+    os.chmod(data / "words.txt", 0o666)
+
+    async def use_data():
+        async with kernel(template.scratch, template, data_dir=data) as (_, kc, _), \
+                kernel(template.scratch, template) as (_, without, _):
+            return await run(kc, DATA_USE), await run(without, "import os; print(os.path.exists('data'))")
+
+    said, other = asyncio.run(use_data())
+    assert "read: the treebank" in said and "write: refused (Read-only file system)" in said, said
+    assert "create: refused (Read-only file system)" in said, said
+    assert f"mounts: ['{SCRATCH_HOME}/data']" in said, said
+    assert other.strip() == "False", other
+    assert sorted(p.name for p in data.iterdir()) == ["words.txt"]
+    assert (data / "words.txt").read_text() == "the treebank"
 
 
 def test_control_the_grader_itself_fails_every_check(template):
@@ -465,7 +503,8 @@ def test_killing_a_template_mid_run_costs_only_the_notebook_in_flight_graded_aga
     for student in ("s1", "s2", "s3", "s4"):
         write_submission(tmp_path / "subs", student, NB, slow)
     grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(tmp_path / "subs"), "--out",
-                               str(tmp_path / "out"), "--workers", "2", "--kernels", "fork", "--assignment", NB.assignment],
+                               str(tmp_path / "out"), "--workers", "2", "--kernels", "fork", "--assignment", NB.assignment,
+                               "--timeout", "60"],  # given limits: the reference is not measured (its kernels not killed)
                               cwd=layout.course().root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     killed = None
     deadline = time.monotonic() + 300

@@ -50,8 +50,9 @@ PRELOAD = ["ipykernel_launcher", "ipykernel.kernelapp", "ipykernel.ipkernel", "i
            "IPython.core.logger", "IPython.extensions.storemagic", "sqlite3", "tornado.platform.asyncio",
            "tornado.queues", "matplotlib_inline.backend_inline", "torch", "torch.nn", "torch.nn.functional", "numpy",
            "matplotlib.pyplot"]
-# While the template imports: OpenBLAS would start its threads at import, and a fork keeps only one.
-IMPORT_ENV = {"OPENBLAS_NUM_THREADS": "1"}
+# While the template imports: OpenBLAS would start its threads at import, and so would the jemalloc that pyarrow
+# bundles (notebook 5's datasets imports it) its background purging thread; a fork keeps only one thread.
+IMPORT_ENV = {"OPENBLAS_NUM_THREADS": "1", "JE_ARROW_MALLOC_CONF": "background_thread:false"}
 SYS_OPEN_TREE, OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, AT_RECURSIVE = 428, 1, os.O_CLOEXEC, 0x8000
 MESSAGE_BYTES = 1 << 20
 
