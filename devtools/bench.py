@@ -80,8 +80,9 @@ class Plain:
     first: float
 
 
-def plain_execution(path: Path, threads: int) -> Plain:
-    """`path` executed with nbclient (its defaults: a graceful shutdown at the end) as the grader's kernels run."""
+def plain_execution(path: Path, threads: int, data: Path | None = None) -> Plain:
+    """`path` executed with nbclient (its defaults: a graceful shutdown at the end) as the grader's kernels run,
+    in a folder where `data` (the assignment's data folder, if any) is `data/`, as the notebook reads it."""
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
@@ -89,6 +90,8 @@ def plain_execution(path: Path, threads: int) -> Plain:
     env = {**os.environ, "NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": str(threads),
            "MKL_NUM_THREADS": str(threads), "OPENBLAS_NUM_THREADS": str(threads)}
     with tempfile.TemporaryDirectory() as cwd:
+        if data is not None:
+            os.symlink(data, os.path.join(cwd, layout.DATA_FOLDER), target_is_directory=True)
         km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(cwd, "kernel"))  # as ours
         client = NotebookClient(nb, km=km, timeout=120, allow_errors=True, resources={"metadata": {"path": cwd}})
         start = time.perf_counter()
@@ -214,7 +217,8 @@ def run_plain(made, subs: Path) -> Run:
     per_notebook: dict[str, list[Plain]] = {}
     with PlainSampler(os.getpid()) as memory:
         for (student, notebook) in made:
-            result = plain_execution(subs / student / notebook.assignment / notebook.filename, threads=1)
+            result = plain_execution(subs / student / notebook.assignment / notebook.filename, threads=1,
+                                     data=notebook.data)
             per_notebook.setdefault(notebook.key, []).append(result)
     return Run(time.perf_counter() - at, started, per_notebook, {"student": memory.median_mb("student")})
 

@@ -10,6 +10,7 @@ import fcntl
 import json
 import os
 import shutil
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,17 +46,24 @@ def pytest_sessionstart(session) -> None:
 
 def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
     """The folder `name`, filled by `build(folder)` once per test run: the first test process that asks builds it,
-    any other that asks meanwhile waits for it (a session fixture is per process; the folder is the run's)."""
+    any other that asks meanwhile waits for it (a session fixture is per process; the folder is the run's). A build
+    that failed is not tried again: every later ask fails at once with its error."""
     base = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         base = base.parent  # the run's folder, above each test process's own
-    folder, done = base / f"once-{name}", base / f"once-{name}.done"
+    folder, done, failed = base / f"once-{name}", base / f"once-{name}.done", base / f"once-{name}.failed"
     with open(base / f"once-{name}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
+        if failed.exists():
+            raise RuntimeError(f"building {name} failed earlier in this run:\n{failed.read_text()}")
         if not done.exists():
             shutil.rmtree(folder, ignore_errors=True)
             folder.mkdir()
-            build(folder)
+            try:
+                build(folder)
+            except BaseException:
+                failed.write_text(traceback.format_exc()[-5000:])
+                raise
             done.touch()
     return folder
 
