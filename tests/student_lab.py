@@ -262,12 +262,17 @@ class NotebookPage:
             }""", arg=index, timeout=timeout * 1000, polling=200)
 
     def type_into(self, index: int, text: str) -> None:
-        """Click into a cell's editor, select everything, and put `text` in its place.
+        """Click into a cell's editor (a rendered markdown cell's after a double click), select everything, and
+        put `text` in its place.
 
         `keyboard.insert_text` sends the text as one input event, as a paste would, so CodeMirror's
         auto-indent and bracket closing (which act on typed Enter and bracket keys) leave it as it is.
         """
-        editor = self.cell_node(index).locator(".jp-InputArea-editor .cm-content")
+        node = self.cell_node(index)
+        node.scroll_into_view_if_needed()
+        if "jp-mod-rendered" in (node.get_attribute("class") or ""):  # a rendered markdown cell: open its editor
+            node.locator(".jp-MarkdownOutput").dblclick()
+        editor = node.locator(".jp-InputArea-editor .cm-content")
         editor.scroll_into_view_if_needed()
         editor.click()
         self.page.keyboard.press("ControlOrMeta+a")

@@ -152,17 +152,20 @@ def test_unfilled_notebook_runs_cell_by_cell(nb, browser, lab, page, record_prop
 
 @pytest.mark.parametrize("nb", layout.available(), ids=lambda nb: nb.name)
 def test_reference_typed_in_runs_and_validates(nb, browser, lab, page, record_property):
-    """Type the reference answers into the TODO cells, run everything, see the figures, press Validate."""
+    """Type the reference answers (and a model answer to each written question) into the TODO cells, run
+    everything, see the figures, press Validate."""
     student = NotebookPage(page, lab, relpath(nb))
     student.open(OPEN_LIMIT_S)
     reference = answers.reference(nb)
-    cells = student.cells()
-    todo = [c for c in cells if c.grade_id in reference]
-    assert {c.grade_id for c in todo} == set(reference), "solution cells missing from the page"
+    written = answers.model_answers(nb)  # Validate wants every written question answered too
+    fill = {**reference, **written}
+    todo = [c for c in student.cells() if c.grade_id in fill]
+    assert {c.grade_id for c in todo} == set(fill), "solution cells missing from the page"
+    assert {c.type for c in todo if c.grade_id in written} <= {"markdown"}
     for cell in todo:
-        student.type_into(cell.index, reference[cell.grade_id])
-    typed = {c.grade_id: c.source for c in student.cells() if c.grade_id in reference}
-    assert typed == reference, "the editor changed the typed answers"
+        student.type_into(cell.index, fill[cell.grade_id])
+    typed = {c.grade_id: c.source for c in student.cells() if c.grade_id in fill}
+    assert typed == fill, "the editor changed the typed answers"
 
     start = time.monotonic()
     shown = student.restart_and_run_all()
@@ -188,8 +191,7 @@ def test_reference_typed_in_runs_and_validates(nb, browser, lab, page, record_pr
     student.shut_down_kernel()
 
     saved = nbformat.read(lab.root / relpath(nb), as_version=4)  # Validate saves first
-    assert {c.metadata.nbgrader.grade_id: c.source for c in saved.cells
-            if c.metadata.get("nbgrader", {}).get("solution")} == reference
+    assert {cells.grade_id(c): c.source for c in saved.cells if cells.is_solution(c)} == fill
 
 
 # --- 3. The demo's feedback and class report, as pages --------------------------------------------------

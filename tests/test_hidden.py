@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import nbformat
+import pytest
 
 from grader.course import layout
 from grader.course.cells import public_lines, secrets_of
@@ -17,6 +18,16 @@ def test_leaks_finds_a_line_however_spaced_but_not_inside_a_longer_name():
     assert leaks("assert torch.allclose(out, expected)", lines) == [SECRET]
     assert leaks("assert\ttorch.allclose(out, expected) # note", lines) == [SECRET]
     assert leaks("my_assert torch.allclose(out, expected)", lines) == []
+    assert leaks("x.assert torch.allclose(out, expected)", lines) == []
+    assert leaks("assert torch.allclose(out, expected)_2", lines) == []
+
+
+@pytest.mark.parametrize("text,found", [("xa a a", True), ("xa a", False), ("a a", True), ("(a  a)", True),
+                                        ("a ab", False), ("_a a", False), ("ba a a", True)])
+def test_a_line_is_found_after_a_false_start_that_overlaps_it(text, found):
+    """A candidate refused for the name before it does not hide an occurrence that starts inside it."""
+    assert leaks(text, frozenset({"a a"})) == (["a a"] if found else [])
+    assert (scrub(text, frozenset({"a a"})) != text) == found  # the same verdict as the whole regex's
 
 
 def test_scrub_replaces_every_occurrence_and_colours_do_not_hide_it():

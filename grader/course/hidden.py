@@ -70,22 +70,45 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
+def _body(line: str) -> str:
+    """A line as a regex: any run of whitespace between its words, not followed by more of a name."""
+    return r"\s+".join(map(re.escape, line.split())) + r"(?![\w])"
+
+
 def _pattern(line: str) -> re.Pattern:
     """A line as a regex: any run of whitespace between its words, not part of a longer name."""
-    body = r"\s+".join(map(re.escape, line.split()))
-    return re.compile(r"(?<![\w.])" + body + r"(?![\w])")
+    return re.compile(r"(?<![\w.])" + _body(line))
+
+
+NAME_PART = re.compile(r"[\w.]")
+
+
+def _occurs(text: str, line: str) -> bool:
+    """Whether the line occurs in `text` as `_pattern` finds it; searched from its first word, a literal that the
+    regex engine finds fast (a pattern that starts with a lookbehind is tried at every position of a long text)."""
+    body, at = re.compile(_body(line)), 0
+    while (found := body.search(text, at)) is not None:
+        if found.start() == 0 or not NAME_PART.match(text, found.start() - 1):
+            return True
+        at = found.start() + 1
+    return False
+
+
+def _may_hold(text: str, line: str) -> bool:
+    """Whether `text` holds the line's longest word, without which no spacing of the line can occur in it."""
+    return max(line.split(), key=len) in text
 
 
 def leaks(text: str, lines: frozenset[str]) -> list[str]:
     """The secret lines that occur in `text` (however spaced, as whole words)."""
     text = readable(text)
-    return sorted(line for line in lines if line.split()[0] in text and _pattern(line).search(text))
+    return sorted(line for line in lines if _may_hold(text, line) and _occurs(text, line))
 
 
 def scrub(text: str, lines: frozenset[str]) -> str:
     """`text` with every occurrence of a secret line (however spaced) replaced by a placeholder."""
     text = readable(text)
     for line in sorted(lines, key=len, reverse=True):
-        if line.split()[0] in text:
+        if _may_hold(text, line):
             text = _pattern(line).sub(PLACEHOLDER, text)
     return text
