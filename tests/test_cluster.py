@@ -110,12 +110,18 @@ def test_a_class_grades_the_same_on_the_cluster_as_locally(cluster, tmp_path):
         assert page_text(tmp_path / "remote", student) == page_text(tmp_path / "local", student), student
 
 
+# `python -m grader` as started from a terminal, where Ctrl-C interrupts it: a suite run as a background job of a
+# shell without job control (`make test &`) hands its children SIGINT ignored, and a Python started so keeps it ignored.
+AT_A_TERMINAL = ("import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "runpy.run_module('grader', run_name='__main__', alter_sys=True)")
+
+
 def grading_on(cluster: RealCluster, folder: Path, *extra: str) -> tuple[list[str], subprocess.Popen]:
     """Six honest students, and `python -m grader autograde ... --scheduler` grading them in the background."""
     students = [f"s{i}" for i in range(6)]
     for student in students:
         write_submission(folder / "subs", student, NB, answers.submission(NB))
-    grader = subprocess.Popen([sys.executable, "-m", "grader", "autograde", str(folder / "subs"), "--out",
+    grader = subprocess.Popen([sys.executable, "-c", AT_A_TERMINAL, "autograde", str(folder / "subs"), "--out",
                                str(folder / "out"), "--scheduler", cluster.address, "--assignment", NB.assignment,
                                *extra], cwd=layout.course().root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return students, grader
