@@ -39,15 +39,10 @@ def _score(cell: nbformat.NotebookNode) -> float:
     return float(determine_grade(cell)[0])
 
 
-def _is_code_answer(cell) -> bool:
-    """A solution cell holding code (a written answer is prose, scored by a person)."""
-    return cells.is_solution(cell) and not cells.is_written(cell)
-
-
 def blank_answers(notebook: Notebook) -> dict[str, str]:
     """{solution cell: the code the released notebook gives the student there}."""
     released = nbformat.read(notebook.released, as_version=4)
-    return {cells.grade_id(c): c.source for c in released.cells if _is_code_answer(c)}
+    return {cells.grade_id(c): c.source for c in released.cells if cells.is_code_solution(c)}
 
 
 def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: bool = True,
@@ -57,10 +52,10 @@ def grade_answers(notebook: Notebook, fills: dict[str, dict[str, str]], split: b
     facts = cells.facts_of(source)
     reference = answers.reference(notebook)
     for cell in source.cells:
-        if _is_code_answer(cell):
+        if cells.is_code_solution(cell):
             cell.source = reference[cells.grade_id(cell)]
     tests = [(i, c) for i, c in enumerate(source.cells) if cells.is_test(c)]
-    at = {cells.grade_id(c): i for i, c in enumerate(source.cells) if _is_code_answer(c)}
+    at = {cells.grade_id(c): i for i, c in enumerate(source.cells) if cells.is_code_solution(c)}
     with tempfile.TemporaryDirectory(prefix="quick-") as folder:
         km = SandboxedKernelManager(kernel_name="python3", mode="none", run_dir=str(Path(folder, "run")),
                                     data_dir=str(notebook.data or ""))

@@ -176,7 +176,7 @@ def test_the_formgrader_copy_shows_what_students_wrote_as_text():
     assert all(t in by_text for t in trusted), "the instructor's own text renders as it is"
     graded_ids = [cells.grade_id(c) for c in copy_.cells if cells.nbgrader_meta(c).get("grade")]
     assert graded_ids == [q.grade_id for q in facts.written], "only written answers get a score box"
-    assert not [c for c in copy_.cells if cells.is_solution(c) and not cells.is_written(c)], "no comment box on code"
+    assert not [c for c in copy_.cells if cells.is_code_solution(c)], "no comment box on code"
     guide = copy_.cells[[cells.grade_id(c) for c in copy_.cells].index("written_why_pack") + 1]
     assert "the last column read padding" in guide.source and facts.written[1].model_answer in guide.source
     assert any("Test `test_run_packed_visible`: 3 / 3 points" in c.source for c in copy_.cells)

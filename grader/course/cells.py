@@ -48,6 +48,11 @@ def is_written(cell) -> bool:
     return bool(meta.get("grade")) and bool(meta.get("solution"))
 
 
+def is_code_solution(cell) -> bool:
+    """A solution cell the student fills with code (a written answer is prose, scored by a person)."""
+    return is_solution(cell) and not is_written(cell)
+
+
 def is_given(cell) -> bool:
     """Read-only code the assignment gives: locked, neither a solution nor a test."""
     meta = nbgrader_meta(cell)
@@ -303,4 +308,4 @@ def solution_secrets(source: nbformat.NotebookNode) -> dict[str, frozenset[str]]
     """{grade id of each code solution cell: its secret lines} of a source notebook (written answers are not code)."""
     secret = secrets_of(source).solution
     return {grade_id(cell): frozenset(filter(None, map(_meaningful, cell_regions(cell)[1]["solution"]))) & secret
-            for cell in source.cells if is_solution(cell) and not is_written(cell)}
+            for cell in source.cells if is_code_solution(cell)}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import cache
 from html.parser import HTMLParser
 
 import nbformat
@@ -70,25 +71,27 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return "\n".join(parts)
 
 
-def _body(line: str) -> str:
+NAME_BEFORE = r"[\w.]"  # a character that makes a line's first word part of a longer name (or an attribute)
+
+
+@cache
+def _body(line: str) -> re.Pattern:
     """A line as a regex: any run of whitespace between its words, not followed by more of a name."""
-    return r"\s+".join(map(re.escape, line.split())) + r"(?![\w])"
+    return re.compile(r"\s+".join(map(re.escape, line.split())) + r"(?![\w])")
 
 
+@cache
 def _pattern(line: str) -> re.Pattern:
     """A line as a regex: any run of whitespace between its words, not part of a longer name."""
-    return re.compile(r"(?<![\w.])" + _body(line))
-
-
-NAME_PART = re.compile(r"[\w.]")
+    return re.compile(f"(?<!{NAME_BEFORE})" + _body(line).pattern)
 
 
 def _occurs(text: str, line: str) -> bool:
     """Whether the line occurs in `text` as `_pattern` finds it; searched from its first word, a literal that the
     regex engine finds fast (a pattern that starts with a lookbehind is tried at every position of a long text)."""
-    body, at = re.compile(_body(line)), 0
+    body, at = _body(line), 0
     while (found := body.search(text, at)) is not None:
-        if found.start() == 0 or not NAME_PART.match(text, found.start() - 1):
+        if found.start() == 0 or not re.match(NAME_BEFORE, text[found.start() - 1]):
             return True
         at = found.start() + 1
     return False
