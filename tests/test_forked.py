@@ -1,11 +1,12 @@
 """Student kernels forked from a warm template: confined as a fresh kernel is, and nothing passes between students.
 
 Each forked kernel is checked from inside and from the host (its uid, namespaces, control group, tmpfs, no
-capability), beside a fresh kernel and the grader's own process (the control: it fails every check). Then
-students graded one after another on one worker: what the first leaves (files, a process, environment
-variables, keys, shared memory, torch's globals, patched modules) the next does not see, while the same
-look in the leaver's own kernel finds all of it. The template itself stays fit to fork (one thread, no
-ZeroMQ context, no shared writable memory), and killing it costs only the notebook in flight, graded again.
+capability), beside a fresh kernel and the grader's own process (the control: it fails every check); the
+trusted kernel, forked from the same template, the same way. Then students graded one after another on one
+worker: what the first leaves (files, a process, environment variables, keys, shared memory, torch's globals,
+patched modules) the next does not see, while the same look in the leaver's own kernel finds all of it. The
+template itself stays fit to fork (one thread, no ZeroMQ context, no shared writable memory), and killing it
+costs only the notebook in flight, graded again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -31,7 +33,7 @@ from grader.course import answers, cells, layout
 from grader.course.hidden import html_text
 from grader.grading import task
 from grader.grading.worker import Worker
-from grader.kernel import forked
+from grader.kernel import forked, uids
 from grader.kernel.forked import KernelTemplate, TemplateFailed
 from grader.kernel.sandbox import SCRATCH_HOME
 from grader.run.autograde import autograde, run_settings
@@ -147,6 +149,40 @@ def test_each_forked_kernel_is_confined_as_a_fresh_one(template, short_tmp):
         kinds = descriptor_kinds(inside) - descriptor_kinds(fresh) - {"/dev/null"}
         assert not kinds, f"descriptors a fresh kernel does not have: {kinds} ({descriptor_kinds(fresh)})"
     assert seen["forked_a"][2] != seen["forked_b"][2], "each kernel leases its own uid"
+
+
+def ancestors(pid: int) -> list[int]:
+    """`pid`'s parents on the host, nearest first, up to pid 1."""
+    found = []
+    while pid > 1:
+        pid = int(host_status(pid)["PPid"])
+        found.append(pid)
+    return found
+
+
+def test_the_trusted_kernel_is_forked_from_the_template_and_confined_as_a_student_s(template, short_tmp):
+    """Given the worker's template, the trusted kernel is one of its children, under its own uid, namespaces,
+    control group and tmpfs, as a student's kernel is; the control: without a template it starts fresh,
+    outside the template."""
+    from grader.bridge.trusted import TrustedKernel
+
+    async def look(with_template: bool):
+        with uids.lease(layout.UID_LOCKS) as uid:
+            scratch = template.scratch if with_template else scratch_folder(short_tmp)  # as a worker's scratch folder
+            trusted = TrustedKernel(Path(tempfile.mkdtemp(prefix="trusted-", dir=scratch)), "bwrap", uid, threads=1)
+            trusted.template = template if with_template else None
+            await trusted.start()
+            try:
+                inside, outside = await observe(trusted.km, trusted.kc, uid)
+            finally:
+                await trusted.stop()
+        return inside, outside, uid
+
+    for with_template in (True, False):
+        inside, outside, uid = asyncio.run(look(with_template))
+        problems = confinement_problems(inside, outside, uid, [host_ns(os.getpid()), host_ns(template.pid)])
+        assert problems == [], (with_template, problems)
+        assert (template.pid in ancestors(outside["pid"])) == with_template, (with_template, ancestors(outside["pid"]))
 
 
 DATA_USE = """

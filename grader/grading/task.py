@@ -171,6 +171,8 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
         for _ in range(TEMPLATE_RETRIES + 1):
             template = worker.kernel_template(settings.threads, course.sources()) if settings.fork else None
+            if trusted is not None:
+                trusted.template = template  # a trusted kernel that has to (re)start is forked from it too
             with worker.kernel_uid() as uid:
                 try:
                     private, record = run_autograde(course, notebook, fixed.nb, jobs[-1], settings, uid, trusted,

@@ -30,7 +30,7 @@ from jupyter_client.provisioning import LocalProvisioner
 
 from grader.course.layout import DATA_FOLDER
 from grader.kernel.sandbox import (SCRATCH_HOME, STARTUP_TIMEOUT, TMPFS_BYTES, bwrap_problem, bwrap_view,
-                                   kernel_env, running_as_root)
+                                   kernel_env, readonly_roots, running_as_root)
 
 log = logging.getLogger(__name__)
 MODES = ("auto", "fork", "fresh")
@@ -83,6 +83,13 @@ def template_command(scratch: Path, info_fd: int, control_fd: int, preload: list
             "--cap-add", TEMPLATE_CAPS, "--", sys.executable, "-c", BOOT, str(control_fd), json.dumps(preload),
             json.dumps(IMPORT_ENV)]
     return cmd
+
+
+def covered_roots(folders: list[str]) -> list[str]:
+    """The read-only roots a kernel reads (the system, the Python environment) that lie in /tmp, /dev/shm or one of
+    `folders`, where a forked kernel mounts a fresh tmpfs: it puts them back on top (a venv under /tmp, say)."""
+    covers = [Path(f) for f in ["/tmp", "/dev/shm", *folders]]
+    return [root for root in readonly_roots() if any(Path(root).is_relative_to(c) for c in covers)]
 
 
 def read_info(fd: int) -> dict:
@@ -279,6 +286,7 @@ class KernelTemplate:
         request = {"id": self.requests, "argv": argv, "env": env or self.env(), "uid": uid, "run_dir": str(run_dir),
                    "scratch": str(self.scratch), "home": SCRATCH_HOME, "hostname": "sandbox",
                    "tmpfs_bytes": TMPFS_BYTES, "limits": limits, "threads": self.threads, "probe": probe,
+                   "covered_roots": covered_roots([SCRATCH_HOME, str(self.scratch)]),
                    "data": f"{SCRATCH_HOME}/{DATA_FOLDER}" if data_dir else None}
         trees = [open_tree(run_dir)]
         try:

@@ -30,6 +30,7 @@ import resource
 import select
 import signal
 import socket
+import stat
 import sys
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
@@ -39,6 +40,7 @@ MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
 PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
 SYS_MOVE_MOUNT, MOVE_MOUNT_F_EMPTY_PATH, AT_FDCWD = 429, 0x4, -100  # move_mount: one number on every arch
+SYS_OPEN_TREE, OPEN_TREE_CLONE, OPEN_TREE_CLOEXEC, AT_RECURSIVE = 428, 1, os.O_CLOEXEC, 0x8000  # open_tree: the same
 SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}
 KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
 KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
@@ -93,6 +95,24 @@ def move_mount(tree_fd: int, target: str) -> None:
     """Attach the detached mount `tree_fd` (from the grader's open_tree) at `target`."""
     check(libc.syscall(SYS_MOVE_MOUNT, tree_fd, b"", AT_FDCWD, target.encode(), MOVE_MOUNT_F_EMPTY_PATH),
           f"move_mount {target}")
+
+
+def detach(path: str) -> int:
+    """A detached copy of the mount at `path` (and those below it), to attach elsewhere with `move_mount`."""
+    return check(libc.syscall(SYS_OPEN_TREE, AT_FDCWD, path.encode(), OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE),
+                 f"open_tree {path}")
+
+
+def attach_read_only(tree_fd: int, target: str) -> None:
+    """Attach `tree_fd` at `target` (made first: a folder, or an empty file for a file's mount), read-only."""
+    if not os.path.exists(target):
+        if stat.S_ISDIR(os.fstat(tree_fd).st_mode):
+            os.makedirs(target, mode=0o755)
+        else:
+            os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o644))
+    move_mount(tree_fd, target)
+    mount(None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV)
 
 
 def loopback_up() -> None:
@@ -290,6 +310,9 @@ def monitor(request: dict, trees: list[int], gate_fd: int) -> None:
     os.close(gate_fd)
     unshare(CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP)
     mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing mounted here reaches the template, or back
+    # The read-only roots (a Python environment, say) that lie where a fresh tmpfs goes are put back on top of it,
+    # as bwrap's binds after its tmpfs are for a fresh kernel.
+    covered = [(root, detach(root)) for root in request.get("covered_roots", [])]
     size = request["tmpfs_bytes"]
     tmpfs("/tmp", "1777", size)
     tmpfs(request["home"], "0777", size)
@@ -297,6 +320,9 @@ def monitor(request: dict, trees: list[int], gate_fd: int) -> None:
         tmpfs("/dev/shm", "1777", size)
     os.makedirs(request["scratch"], mode=0o755, exist_ok=True)
     tmpfs(request["scratch"], "0755", 1 << 20)  # the grader's folder: empty but for this kernel's run folder
+    for root, tree in covered:
+        attach_read_only(tree, root)
+        os.close(tree)
     os.makedirs(request["run_dir"], mode=0o755)
     move_mount(trees[0], request["run_dir"])
     if request.get("data"):  # the assignment's data, read-only, as bwrap's --ro-bind gives a fresh kernel
