@@ -147,7 +147,7 @@ def graded(tmp_path_factory):
     done = {}
 
     def grade():
-        done["rows"] = autograde(subs, out, workers=2, timeout=20, notebook_timeout=NOTEBOOK_TIMEOUT,
+        done["rows"] = autograde(subs, out, workers=2, timeout=30, notebook_timeout=NOTEBOOK_TIMEOUT,
                                  assignment=[NB.assignment], sandbox="bwrap")
 
     worker = threading.Thread(target=grade, daemon=True)
