@@ -31,7 +31,9 @@ NOTEBOOKS = layout.available()
 LOOP_HOLDERS = {"chromium"}
 # The longest groups, longest first: each starts as soon as a process is free, so that none of them is left to
 # run alone at the end (`make test` passes --no-loadscope-reorder: the order here is the order of the run).
-LONGEST_FIRST = []
+# The browser's group (one JupyterLab, one Chromium, the notebooks typed in and run) is the longest by far, then
+# the notebooks' full runs.
+LONGEST_FIRST = ["test_browser.browser", "test_notebooks.full_runs"]
 
 
 def pytest_sessionstart(session) -> None:
