@@ -9,6 +9,8 @@ SUBMISSIONS ?= demo/submissions
 OUT ?= demo/out
 NB ?= notebooks
 N ?= 12
+# Test processes (pytest-xdist): a session fixture is built once per run, the tests of a module fixture share one (tests/conftest.py).
+TEST_PROCESSES ?= 2
 
 LOCK := constraints.txt
 # The installer itself, pinned like everything it installs.
@@ -39,7 +41,7 @@ wheel: all
 	$(BIN)/python -m build --outdir dist
 
 test: all
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist loadgroup --no-loadscope-reorder
 
 test-fast: all
 	$(BIN)/python -m pytest -m 'not slow'

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from grader.course.layout import Notebook
+from grader.course.layout import DATA_FOLDER, Notebook
 from grader.course.prepared import ensure_tools_on_path, new_course
 
 
@@ -23,9 +23,16 @@ def nbgrader(course: Path, *args: str, timeout: float | None = None) -> subproce
 
 
 def stock_course(workdir: Path, notebooks: list[Notebook], submissions: Path | None = None) -> Path:
-    """A stock course: sources generated, and each student's notebooks copied into `submitted/`."""
+    """A stock course: sources generated, and each student's notebooks copied into `submitted/`. An assignment's
+    data folder goes where stock nbgrader expects it, beside the source notebook: autograde copies it in beside
+    each submission."""
     course = workdir / "stock-course"
-    for assignment in new_course(course, notebooks):
+    assignments = new_course(course, notebooks)
+    for notebook in notebooks:
+        beside = course / "source" / notebook.assignment / DATA_FOLDER
+        if notebook.data is not None and not beside.exists():
+            shutil.copytree(notebook.data, beside)
+    for assignment in assignments:
         done = nbgrader(course, "generate_assignment", assignment, "--force")
         if done.returncode != 0:
             raise RuntimeError(f"stock generate_assignment failed:\n{done.stderr}")

@@ -64,7 +64,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
     rows = autograde(Path(args.submissions), Path(args.out), workers=args.workers, timeout=args.timeout,
                      notebook_timeout=args.notebook_timeout, scheduler=args.scheduler, split=not args.single_kernel,
                      assignment=args.assignment, student=args.student, sandbox=args.sandbox,
-                     keep_scratch=args.keep_scratch)
+                     keep_scratch=args.keep_scratch, kernels=args.kernels)
     print_table(rows)
     print(f"\nwrote {Path(args.out) / 'grades.csv'}, {Path(args.out) / 'report.html'} and feedback/")
     return 0
@@ -151,6 +151,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from grader.kernel.forked import MODES as KERNEL_MODES
     from grader.kernel.sandbox import MODES
     from grader.grading.settings import (CELL_FACTOR, CELL_FLOOR, NOTEBOOK_FACTOR, NOTEBOOK_FLOOR,
                                          NOTEBOOK_TIMEOUT_CELLS, RETRY_FACTOR, RETRY_FLOOR)
@@ -197,6 +198,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--student", action="append", metavar="ID", help="(re)grade only this student; other rows in OUT are kept")
     p.add_argument("--sandbox", choices=MODES, default="auto", help="auto: bubblewrap where it works (required when CI is set)")
     p.add_argument("--keep-scratch", action="store_true", help="keep each notebook's grading folder (to debug an `error` row)")
+    p.add_argument("--kernels", choices=KERNEL_MODES, default="auto",
+                   help="fork: each student kernel forked from a warm template per worker (torch imported once); "
+                        "fresh: a new interpreter per notebook; auto: fork where it works (root, bwrap), else fresh")
     # The tests in the student's own kernel, as stock nbgrader runs them: for the benchmark's comparison only.
     p.add_argument("--single-kernel", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_autograde)

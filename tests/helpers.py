@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import socket
 from pathlib import Path
@@ -105,3 +106,50 @@ def course_copy(dest: Path, assignments: list[str] | None = None, demo: bool = F
     if demo:
         shutil.copytree(repo / "demo", dest / "demo", ignore=shutil.ignore_patterns("out"))
     return dest
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process under `pid`, children first."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            children = [int(c) for t in os.listdir(f"/proc/{current}/task")
+                        for c in Path(f"/proc/{current}/task/{t}/children").read_text().split()]
+        except OSError:
+            continue
+        found += children
+        stack += children
+    return found
+
+
+def student_processes(pid: int) -> list[int]:
+    """The processes under `pid` that run as a kernel's leased uid, the trusted kernel's excepted: a student's
+    kernel and whatever it started."""
+    from grader.kernel.uids import FIRST_UID, UID_COUNT
+
+    found = []
+    for child in descendants(pid):
+        try:
+            uid = os.stat(f"/proc/{child}").st_uid
+            trusted = b"/trusted/" in Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if FIRST_UID <= uid < FIRST_UID + UID_COUNT and not trusted:
+            found.append(child)
+    return found
+
+
+def wait_until(condition, timeout: float, what: str, every: float = 0.2):
+    """Poll `condition` until it returns something true (returned), or fail after `timeout` seconds saying `what`."""
+    import time
+
+    import pytest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"gave up after {timeout:g} s waiting for {what}")

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import free_port, read_grades_csv, require, write_submission
+from helpers import free_port, read_grades_csv, require, student_processes, wait_until, write_submission
 
 from grader import results
 from grader.course import answers, layout
@@ -129,8 +129,8 @@ def grading_on(cluster: RealCluster, folder: Path, *extra: str) -> tuple[list[st
 
 def test_a_worker_killed_mid_run_loses_nothing(cluster, tmp_path):
     students, grader = grading_on(cluster, tmp_path)
-    time.sleep(12)  # the first notebooks are being graded
-    victim = cluster.worker_pids()[0]
+    victim = wait_until(lambda: next((w for w in cluster.worker_pids() if student_processes(w)), None), 300,
+                        "a worker grading a notebook")
     os.kill(victim, signal.SIGKILL)
     out, err = grader.communicate(timeout=900)
     assert grader.returncode == 0, err[-3000:]

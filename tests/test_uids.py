@@ -7,11 +7,10 @@ import os
 import subprocess
 import sys
 import threading
-import time
 
 import nbformat
 import pytest
-from helpers import require, with_cell, write_submission
+from helpers import descendants, require, student_processes, wait_until, with_cell, write_submission
 
 from grader.course import answers, cells, layout
 from grader.errors import GraderError
@@ -105,7 +104,7 @@ def test_two_runs_at_once_do_not_share_a_kernel_uid(tmp_path):
     first = threading.Thread(target=autograde, args=(tmp_path / "a", tmp_path / "out-a"),
                              kwargs={"workers": 1, "timeout": 30, "assignment": [NB.assignment]}, daemon=True)
     first.start()
-    time.sleep(8)  # run A's kernel is up and forking
+    wait_until(lambda: len(student_processes(os.getpid())) >= 20, 300, "run A's student to hold its processes")
     rows = autograde(tmp_path / "b", tmp_path / "out-b", workers=1, timeout=30, assignment=[NB.assignment])
     first.join(timeout=300)
     assert (rows[0].status, rows[0].score) == ("graded", full), rows[0].detail
@@ -125,7 +124,7 @@ def test_control_a_shared_uid_starves_the_second_kernel(tmp_path):
                             "        time.sleep(20); os._exit(0)\n"
                             "time.sleep(20)\n"])
     try:
-        time.sleep(3)
+        wait_until(lambda: len(descendants(hog.pid)) >= 63, 60, "the first process's 63 children")
         second = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", sys.executable, "-c",
                                  "import os, resource\n"
                                  "resource.setrlimit(resource.RLIMIT_NPROC, (64, 64))\n"

@@ -1,7 +1,8 @@
 """The trusted kernel: it runs the test cells, and never a line of student code.
 
-One per worker, sandboxed like a student's kernel but under a uid of its own, started once and given a
-fresh namespace for every notebook: the bridge's proxies for the notebook's exercise names, then the
+One per worker, sandboxed like a student's kernel but under a uid of its own, started once (forked from the
+worker's kernel template when there is one, as the student kernels are) and given a fresh namespace for every
+notebook: the bridge's proxies for the notebook's exercise names, then the
 setup cells the instructor marked safe for it (imports, constants, given helpers). The tests then run
 here while the student's kernel serves their calls (protocol.py, relay.py). A trusted kernel that dies, or
 stops answering, is replaced before the next notebook.
@@ -65,6 +66,7 @@ class TrustedKernel:
         self.km: SandboxedKernelManager | None = None
         self.kc = None
         self.notebooks = 0
+        self.template = None  # the worker's KernelTemplate, if any: the kernel is forked from it when it (re)starts
 
     def __deepcopy__(self, memo):  # nbgrader's config is deep-copied into each step: share, never copy
         return self
@@ -77,14 +79,15 @@ class TrustedKernel:
         """Start the kernel and teach it the bridge."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.run_dir, 0o700)
+        template = self.template if self.template is not None and self.template.alive() else None
         self.km = SandboxedKernelManager(kernel_name="python3", mode=self.sandbox, run_dir=str(self.run_dir),
-                                         uid=self.uid, threads=self.threads)
+                                         uid=self.uid, threads=self.threads, template=template)
         await self.km.start_kernel(extra_arguments=["--HistoryManager.hist_file=:memory:"], cwd=str(self.run_dir))
         self.kc = self.km.client()
         self.kc.start_channels()
         await self.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
         await self.run(install_bridge(), "installing the bridge")
-        log.info("trusted kernel started in %s", self.run_dir)
+        log.info("trusted kernel %s in %s", "forked" if template is not None else "started", self.run_dir)
 
     async def alive(self) -> bool:
         return self.km is not None and await self.km.is_alive()

@@ -154,6 +154,10 @@ class PreparedCourse(CourseFolder):
         path, rubrics = self.source(notebook), self.rubrics(notebook)
         return _facts(path, path.stat().st_mtime_ns, rubrics, _mtime_ns(rubrics))
 
+    def sources(self) -> list[Path]:
+        """Every source notebook of the course."""
+        return sorted((self.root / "source").glob("*/*.ipynb"))
+
     def copy_for(self, notebook: Notebook, dest: Path) -> CourseFolder:
         """A private copy of this course for grading one notebook: gradebook and source only."""
         dest.mkdir(parents=True, exist_ok=True)
@@ -219,7 +223,8 @@ def cached_course(cache: Path, notebooks: list[Notebook]) -> PreparedCourse:
     building = Path(tempfile.mkdtemp(prefix="building-", dir=cache))
     prepare_course(building / "course", notebooks)
     for old in cache.glob("course-*"):
-        shutil.rmtree(old, ignore_errors=True)
+        if old != entry:  # the same entry finished meanwhile by another run is in use: keep it
+            shutil.rmtree(old, ignore_errors=True)
     try:
         os.rename(building / "course", entry)
     except OSError:  # another run finished the same entry first

@@ -96,11 +96,17 @@ class GradedExecute(Execute):
         self._seconds: dict[str, float] = {}
         self.clock = self.settings.clock(self.notebook, tuple(self.exercises))
         self.timeout_func = self.clock.for_cell  # nbclient asks it for each cell's limit as the cell starts
+        self._times = {"begin": time.monotonic()}  # kernel ready, first code cell done, last cell done
 
     def record(self) -> dict:
-        """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts."""
+        """What happened so far: events (timeouts, deaths, floods), the audit's findings, the test verdicts, and
+        where the time went (kernel start, the first code cell: the notebook's imports, the other cells)."""
+        times = self._times
+        ready = times.get("ready", times["begin"])
+        first = times.get("first", ready)
+        timings = {"start": ready - times["begin"], "import": first - ready, "cells": times.get("last", first) - first}
         return {"events": self._events, "tampering": self._audit.findings(), "verdicts": self._verdicts,
-                "split": self.trusted is not None, "seconds": self._seconds}
+                "split": self.trusted is not None, "seconds": self._seconds, "timings": timings}
 
     @property
     def run_dir(self) -> Path:
@@ -135,6 +141,14 @@ class GradedExecute(Execute):
         """Execute one cell unless the kernel is gone; never let one cell end the notebook."""
         if cell.cell_type != "code" or not cell.source.strip():
             return cell, resources
+        self._times.setdefault("ready", time.monotonic())
+        try:
+            return self._run_cell(cell, resources, index)
+        finally:
+            self._times.setdefault("first", time.monotonic())
+            self._times["last"] = time.monotonic()
+
+    def _run_cell(self, cell, resources, index):
         label = self._cell_label(cell, index)
         if not self._stopped and not self._within_notebook_limit(label, index):
             self._kill_kernel()

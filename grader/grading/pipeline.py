@@ -34,10 +34,10 @@ def autograde_preprocessors() -> list:
 
 
 def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, trusted, facts: NotebookFacts,
-                     notebook_key: str = "", data: Path | None = None) -> Config:
+                     notebook_key: str = "", data: Path | None = None, template=None) -> Config:
     """Autograde config for one notebook: our Execute step with the run's settings (its limits), its sandboxed
-    kernel under `uid` (reading the assignment's `data` folder, if any), and the worker's trusted kernel that runs
-    the test cells (None: the student's runs them)."""
+    kernel under `uid` (reading the assignment's `data` folder, if any; forked from the worker's `template`, None:
+    started fresh), and the worker's trusted kernel that runs the test cells (None: the student's runs them)."""
     from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager
 
     c = Config()
@@ -56,13 +56,14 @@ def autograde_config(run_dir: Path, record: Path, settings: Settings, uid: int, 
     c.SandboxedKernelManager.uid = uid
     c.SandboxedKernelManager.threads = settings.threads
     c.SandboxedKernelManager.data_dir = str(data) if data else ""
+    c.SandboxedKernelManager.template = template
     c.IgnorePattern.enabled = True
     c.IgnorePattern.pattern = STDERR_IGNORED
     return c
 
 
 def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.NotebookNode, job_dir: Path,
-                  settings: Settings, uid: int, trusted=None) -> tuple[CourseFolder, dict]:
+                  settings: Settings, uid: int, trusted=None, template=None) -> tuple[CourseFolder, dict]:
     """nbgrader autograde of `nb` in a private copy of the course under `job_dir`: (that copy, the record)."""
     private = course.copy_for(notebook, job_dir / "course")
     submitted = private.submitted(notebook)
@@ -72,7 +73,7 @@ def run_autograde(course: PreparedCourse, notebook: Notebook, nb: nbformat.Noteb
     run_dir.mkdir()
     record = job_dir / "execution.json"
     config = autograde_config(run_dir, record, settings, uid, trusted, course.facts(notebook), notebook.key,
-                              course.data(notebook))
+                              course.data(notebook), template)
     check(api(private.root, config).autograde(notebook.assignment, NBGRADER_STUDENT),
           f"autograde of {notebook.key}")
     return private, (json.loads(record.read_text()) if record.exists() else {})

@@ -88,6 +88,8 @@ class Settings:
     keep_scratch: bool = False
     reference_objects: dict = field(default_factory=dict)  # what the audited functions look like untouched
     split: bool = True  # test cells in a trusted kernel; False runs all in the student's (controls, bench)
+    fork: bool = False  # student kernels forked from a warm template per worker (kernel/forked.resolve decides)
+    kernel_start: str = ""  # how student kernels start, in words, for the report
     reference_times: dict = field(default_factory=dict)  # notebook key -> {cell id: the reference's seconds}
 
     def limits(self, notebook: str = "") -> Limits:

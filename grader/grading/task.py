@@ -32,6 +32,7 @@ from grader.pages.summary import row_message
 from grader.results import CellResult, Row, WrittenAnswer
 
 log = logging.getLogger(__name__)
+TEMPLATE_RETRIES = 1  # a notebook whose kernel template died under it is graded once more, as for a dead worker
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,7 @@ def grade(submission: Submission, course: PreparedCourse, settings: Settings, wo
 
 def _grade_content(submission, course, settings, worker, facts, row) -> Result:
     notebook = submission.notebook
-    job_dir = worker.job_dir(submission.key)
+    jobs = [worker.job_dir(submission.key)]  # one more for each try the kernel template's death costs
     timings: dict[str, float] = {}
     try:
         try:
@@ -168,9 +169,26 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
         scan = scan_answers(fixed.nb)
         t0 = time.monotonic()
         trusted = worker.trusted_kernel(settings.sandbox, settings.threads) if settings.split else None
-        with worker.kernel_uid() as uid:
-            private, record = run_autograde(course, notebook, fixed.nb, job_dir, settings, uid, trusted)
+        for _ in range(TEMPLATE_RETRIES + 1):
+            template = worker.kernel_template(settings.threads, course.sources()) if settings.fork else None
+            if trusted is not None:
+                trusted.template = template  # a trusted kernel that has to (re)start is forked from it too
+            with worker.kernel_uid() as uid:
+                try:
+                    private, record = run_autograde(course, notebook, fixed.nb, jobs[-1], settings, uid, trusted,
+                                                    template)
+                except Exception:
+                    if template is None or template.alive():
+                        raise
+            if template is None or template.alive():
+                break
+            log.warning("the kernel template died while %s was graded", submission.key)
+            jobs.append(worker.job_dir(submission.key))
+        else:
+            return error_result(submission, course, f"the kernel template died {TEMPLATE_RETRIES + 1} times while "
+                                                    "this notebook was graded")
         timings["autograde"] = time.monotonic() - t0
+        timings.update(record.get("timings", {}))
         autograded_text = private.autograded(notebook).read_text()
         autograded = nbformat.reads(autograded_text, as_version=4)
         scores = gradebook_scores(private, notebook)
@@ -195,4 +213,5 @@ def _grade_content(submission, course, settings, worker, facts, row) -> Result:
                             traceback.format_exc())
     finally:
         if not settings.keep_scratch:
-            shutil.rmtree(job_dir, ignore_errors=True)
+            for job_dir in jobs:
+                shutil.rmtree(job_dir, ignore_errors=True)

@@ -96,8 +96,12 @@ class KernelGroup:
 
     def join(self) -> None:
         """Put the calling process (a kernel about to start) in the group: its children follow it."""
+        self.add(0)
+
+    def add(self, pid: int) -> None:
+        """Put process `pid` (0: the caller) in the group, before it starts any other."""
         for folder in self.folders:
-            _write(folder / "cgroup.procs", "0")
+            _write(folder / "cgroup.procs", str(pid))
 
     def pids(self) -> list[int]:
         return group_pids(self.folders)

@@ -13,6 +13,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import uuid
 import warnings
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import zmq
 from jupyter_client.manager import AsyncKernelManager
-from traitlets import Int, Unicode
+from traitlets import Any, Int, Unicode
 
 from grader.course.layout import DATA_FOLDER
 from grader.kernel import confine
@@ -62,9 +63,9 @@ def parents_of(paths: list[str]) -> list[str]:
     return sorted(found - set(paths) - {"/tmp"}, key=lambda p: (p.count("/"), p))
 
 
-def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str]:
-    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`; `data_dir`, if
-    given, is the assignment's data, which the kernel reads (only) as `data/` in its working directory."""
+def bwrap_view(folders: list[str]) -> list[str]:
+    """The bubblewrap options every sandbox here shares: its own namespaces, /proc and /dev, an empty /tmp, home
+    and /dev/shm, the read-only roots, and the parents of `folders` (which the caller binds or creates)."""
     cmd = [bwrap_binary() or "bwrap", "--unshare-net", "--unshare-ipc", "--unshare-uts",
            "--unshare-pid", "--unshare-cgroup-try", "--hostname", "sandbox",
            "--die-with-parent", "--new-session",
@@ -77,11 +78,17 @@ def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str
            "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm"]
     binds = readonly_roots()
     # bwrap creates missing parents as 0700, which the kernel's uid could not cross.
-    for parent in parents_of(binds + [run_dir]):
+    for parent in parents_of(binds + folders):
         cmd += ["--perms", "0755", "--dir", parent]
     for root in binds:
         cmd += ["--ro-bind", root, root]
-    cmd += ["--bind", run_dir, run_dir]
+    return cmd
+
+
+def bwrap_command(run_dir: str, uid: int | None, data_dir: str = "") -> list[str]:
+    """The bubblewrap prefix for a kernel whose connection file and sockets live in `run_dir`; `data_dir`, if
+    given, is the assignment's data, which the kernel reads (only) as `data/` in its working directory."""
+    cmd = bwrap_view([run_dir]) + ["--bind", run_dir, run_dir]
     if data_dir:
         cmd += ["--ro-bind", data_dir, f"{SCRATCH_HOME}/{DATA_FOLDER}"]
     cmd += ["--chdir", SCRATCH_HOME]
@@ -102,12 +109,15 @@ class Limits:
     file_bytes: int = 256 * 2**20
     open_files: int = 1024
 
+    def rlimits(self) -> dict[str, int]:
+        """{name in `resource`: value}: each limit, hard and soft."""
+        return {"RLIMIT_AS": self.memory_bytes, "RLIMIT_NPROC": self.processes, "RLIMIT_FSIZE": self.file_bytes,
+                "RLIMIT_NOFILE": self.open_files, "RLIMIT_CORE": 0}
+
     def apply(self) -> None:
         """Set the limits on the calling process (run in the child before exec)."""
-        for which, value in [(resource.RLIMIT_AS, self.memory_bytes), (resource.RLIMIT_NPROC, self.processes),
-                             (resource.RLIMIT_FSIZE, self.file_bytes), (resource.RLIMIT_NOFILE, self.open_files),
-                             (resource.RLIMIT_CORE, 0)]:
-            resource.setrlimit(which, (value, value))
+        for name, value in self.rlimits().items():
+            resource.setrlimit(getattr(resource, name), (value, value))
 
 
 def kernel_env(threads: int, extra: dict[str, str]) -> dict[str, str]:
@@ -184,6 +194,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     memory_bytes = Int(Limits.memory_bytes).tag(config=True)
     processes = Int(Limits.processes).tag(config=True)
     grading_env = Unicode("autograde", help="NBGRADER_EXECUTION inside the kernel").tag(config=True)
+    template = Any(None, help="The worker's KernelTemplate: fork the kernel from it (None: start it fresh)").tag(config=True)
     data_dir = Unicode("", help="The assignment's data folder, which the kernel sees as data/ (read-only when sandboxed)").tag(config=True)
 
     def __init__(self, **kwargs):
@@ -207,7 +218,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
         """The kernel's own command, wrapped in bubblewrap when sandboxed."""
         cmd = super().format_kernel_cmd(extra_arguments)
-        if self.mode == "bwrap":
+        if self.mode == "bwrap" and self.template is None:
             return bwrap_command(self.run_dir, self._kernel_uid(), self.data_dir) + cmd
         return cmd
 
@@ -217,6 +228,9 @@ class SandboxedKernelManager(AsyncKernelManager):
         if self.mode == "bwrap" and self.run_dir and not getattr(self, "_mounted", False):
             # Before the connection file is written into it: the run folder becomes a small tmpfs.
             self._mounted = confine.mount_run_folder(Path(self.run_dir), self._kernel_uid())
+        if self.template is not None and self.provisioner is None:  # forked: the template launches the kernel
+            self.kernel_id = self.kernel_id or str(uuid.uuid4())
+            self.provisioner = self.template.provisioner(self.kernel_id, self.kernel_spec, self)
         cmd, kw = await super()._async_pre_start_kernel(**kw)
         return cmd, kw
 
@@ -254,14 +268,22 @@ class SandboxedKernelManager(AsyncKernelManager):
                 if not (home / DATA_FOLDER).exists():
                     (home / DATA_FOLDER).symlink_to(self.data_dir, target_is_directory=True)
                 kw["cwd"] = str(home)
+        group = confine.KernelGroup(self.memory_bytes, self.processes) if self.mode == "bwrap" and confine.version() else None
+        self._group = group
+        uid = self._kernel_uid()
+        if uid is not None:  # the kernel's uid must read its connection file and create sockets
+            os.chown(self.run_dir, uid, uid)
+            os.chown(self.connection_file, uid, uid)
+        if self.template is not None:  # forked: the template's child applies the limits; the grader adds it to the group
+            self.provisioner.request = {"run_dir": Path(self.run_dir), "uid": uid, "limits": limits.rlimits(),
+                                        "group": group, "env": kw["env"], "data_dir": self.data_dir or None}
+            return await super()._async_launch_kernel(kernel_cmd, **kw)
         # No JPY_PARENT_PID: in its own pid namespace the kernel's parent is pid 1, which ipykernel
         # reads as "parent exited". bwrap's --die-with-parent ties the sandbox to the grader instead.
         kw["independent"] = True
         # The kernel's own stdout/stderr (not the notebook's output) go to a log for debugging.
         log = open(os.path.join(self.run_dir, "kernel.log"), "ab")
         kw["stdout"] = kw["stderr"] = log
-        group = confine.KernelGroup(self.memory_bytes, self.processes) if self.mode == "bwrap" and confine.version() else None
-        self._group = group
 
         def confine_child() -> None:  # in the child, before it becomes the kernel
             limits.apply()
@@ -269,10 +291,6 @@ class SandboxedKernelManager(AsyncKernelManager):
                 group.join()
 
         kw["preexec_fn"] = confine_child
-        uid = self._kernel_uid()
-        if uid is not None:  # the kernel's uid must read its connection file and create sockets
-            os.chown(self.run_dir, uid, uid)
-            os.chown(self.connection_file, uid, uid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # preexec_fn with threads: safe here, the child only sets limits
             return await super()._async_launch_kernel(kernel_cmd, **kw)

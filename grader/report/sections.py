@@ -166,12 +166,13 @@ def grader_version() -> str:
 
 
 def run_settings(timeout: int | None, sandbox: str, when=None, notebook_timeout: int | None = None,
-                 where: str = "", confinement: str = "") -> dict[str, str]:
+                 where: str = "", confinement: str = "", kernel_start: str = "") -> dict[str, str]:
     """The settings a report shows for the run that wrote it (`when`: a datetime, default now); `timeout`
     None: each notebook's limits came from its reference (the report lists every assignment's limits, as its
     rows record them).
 
-    `confinement` says how kernel process trees were bounded (the kernel package knows; pages do not import it).
+    `confinement` says how kernel process trees were bounded, `kernel_start` how student kernels started
+    (the kernel package knows; pages do not import it).
     """
     from datetime import datetime
 
@@ -181,6 +182,8 @@ def run_settings(timeout: int | None, sandbox: str, when=None, notebook_timeout:
         settings["notebook timeout"] = f"{notebook_timeout} s"
     settings["sandbox"] = sandbox
     settings["kernel process trees"] = confinement
+    if kernel_start:
+        settings["student kernels"] = kernel_start
     if where:
         settings["graded on"] = where
     settings.update({"grader version": grader_version(), "last graded": when.strftime("%Y-%m-%d %H:%M %Z").strip()})

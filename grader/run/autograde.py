@@ -36,7 +36,7 @@ from grader.grading.integrity import reference_objects
 from grader.grading.settings import DEFAULT_TIMEOUT, NOTEBOOK_TIMEOUT_CELLS, Settings
 from grader.grading.submissions import Found, InvalidNotebook, assignments_in, locate, read_submitted, students_in
 from grader.grading.task import Result, Submission, grade
-from grader.kernel import confine
+from grader.kernel import confine, forked
 from grader.kernel.sandbox import resolve_mode
 from grader.lms import manifest
 from grader.manual.course import build as build_course
@@ -118,13 +118,16 @@ def read_lazily(found: list[Found]) -> Iterator[Submission]:
 
 
 def run_settings(timeout: int | None, notebook_timeout: int | None, mode: str, warning: str | None, threads: int,
-                 keep_scratch: bool, split: bool = True, reference_times: dict | None = None) -> Settings:
+                 keep_scratch: bool, split: bool = True, reference_times: dict | None = None,
+                 kernels: str = "auto") -> Settings:
     """How every notebook of this run is graded: `timeout` (and `notebook_timeout`) as given, else each
-    notebook's limits from its reference's `reference_times`."""
+    notebook's limits from its reference's `reference_times`; student kernels as `kernels` says (forked.resolve)."""
     if timeout is not None and not notebook_timeout:
         notebook_timeout = NOTEBOOK_TIMEOUT_CELLS * timeout
+    fork, kernel_start = forked.resolve(kernels, mode)
     return Settings(timeout, notebook_timeout or 0, mode, threads, warning, keep_scratch,
-                    reference_objects(layout.course().private_cache(), BRIDGE_SOURCE), split, dict(reference_times or {}))
+                    reference_objects(layout.course().private_cache(), BRIDGE_SOURCE), split, fork, kernel_start,
+                    dict(reference_times or {}))
 
 
 def reference_times(course: PreparedCourse, notebooks: list[Notebook], grade_all: Callable, say=print) -> dict:
@@ -188,7 +191,8 @@ def write_class_outputs(out: Path, submissions: Path, settings: Settings, notebo
 
     record.update(out, sections.run_settings(settings.timeout, settings.sandbox,
                                              notebook_timeout=settings.notebook_timeout or None,
-                                             confinement=confine.description()),
+                                             confinement=confine.description(),
+                                             kernel_start=settings.kernel_start),
                   settings.sandbox_warning, of_submissions(submissions, notebooks))
     return refresh(out).grades.rows
 
@@ -196,11 +200,13 @@ def write_class_outputs(out: Path, submissions: Path, settings: Settings, notebo
 def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeout: int | None = None,
               notebook_timeout: int | None = None, assignment: list[str] | None = None,
               student: list[str] | None = None, sandbox: str = "auto", keep_scratch: bool = False,
-              progress_stream=None, split: bool = True, scheduler=None) -> list[Row]:
+              progress_stream=None, split: bool = True, scheduler=None, kernels: str = "auto") -> list[Row]:
     """Grade the assignments present in `submissions` (or `assignment`) for every student into `out`; return
     all rows in `out`, every assignment graded into it so far.
 
     `timeout`/`notebook_timeout` (seconds) replace the limits measured from each notebook's reference.
+    `kernels`: `fork` student kernels from a warm template per worker, start each `fresh`, or `auto` (fork
+    where it works: root, the bubblewrap sandbox, a Linux kernel with open_tree).
     `scheduler` (an address, `local`, or a Dask cluster object) grades on a Dask cluster, with `workers`
     the most notebooks in flight; without it, `workers` local processes grade.
 
@@ -222,7 +228,7 @@ def autograde(submissions: Path, out: Path, *, workers: int | None = None, timeo
         found, unplaced = locate(submissions, notebooks, students)
         # A kernel's threads: the machine's cores shared among the local workers; one on a cluster's worker.
         threads = 1 if client is not None else max(1, (os.cpu_count() or 1) // local_workers)
-        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split)
+        settings = run_settings(timeout, notebook_timeout, mode, warning, threads, keep_scratch, split, kernels=kernels)
         ran = [nb for nb in notebooks if any(f.notebook == nb and f.path is not None for f in found)]
         if timeout is None and ran:  # the notebooks that will run get their limits from their reference
             def measure(jobs: list[Submission]) -> list[Result]:

@@ -47,6 +47,8 @@ def _serve(conn: Connection, course: PreparedCourse, settings: Settings, scratch
     logs.configure(log_level)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     with Worker(scratch_root, settings.keep_scratch) as worker:
+        if settings.fork:  # its imports go on while the first submission arrives
+            worker.launch_template(settings.threads, course.sources())
         while True:
             try:
                 submission = conn.recv()
