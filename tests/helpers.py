@@ -153,3 +153,16 @@ def wait_until(condition, timeout: float, what: str, every: float = 0.2):
             return value
         time.sleep(every)
     pytest.fail(f"gave up after {timeout:g} s waiting for {what}")
+
+
+# What a kernel does with the assignment's data folder: reads it, tries to change a file in it and to add one.
+DATA_USE = '''
+print("read:", open("data/words.txt").read())
+for what, path, how in [("write", "data/words.txt", "a"), ("create", "data/new.txt", "w")]:
+    try:
+        with open(path, how) as f:
+            f.write(" and more")
+        print(f"{what}: allowed")
+    except OSError as exc:
+        print(f"{what}: refused ({exc.strerror})")
+'''

@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from forking import facts, host_ns, host_status, kernel, run, scratch_folder, short_folder
-from helpers import read_grades_csv, require, write_submission
+from helpers import DATA_USE, read_grades_csv, require, write_submission
 from nbformat.v4 import new_code_cell
 
 from grader.course import answers, cells, layout
@@ -188,15 +188,7 @@ def test_the_trusted_kernel_is_forked_from_the_template_and_confined_as_a_studen
         assert (template.pid in outside["ancestors"]) == with_template, (with_template, outside["ancestors"])
 
 
-DATA_USE = """
-print("read:", open("data/words.txt").read())
-for what, path, how in [("write", "data/words.txt", "a"), ("create", "data/new.txt", "w")]:
-    try:
-        with open(path, how) as f:
-            f.write(" and more")
-        print(f"{what}: allowed")
-    except OSError as exc:
-        print(f"{what}: refused ({exc.strerror})")
+DATA_USE_AND_MOUNTS = DATA_USE + """
 print("mounts:", sorted(line.split()[4] for line in open("/proc/self/mountinfo") if line.split()[4].endswith("/data")))
 """
 
@@ -214,7 +206,7 @@ def test_a_forked_kernel_reads_the_assignment_data_and_cannot_change_it(template
     async def use_data():
         async with kernel(template.scratch, template, data_dir=data) as (_, kc, _), \
                 kernel(template.scratch, template) as (_, without, _):
-            return await run(kc, DATA_USE), await run(without, "import os; print(os.path.exists('data'))")
+            return await run(kc, DATA_USE_AND_MOUNTS), await run(without, "import os; print(os.path.exists('data'))")
 
     said, other = asyncio.run(use_data())
     assert "read: the treebank" in said and "write: refused (Read-only file system)" in said, said

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from helpers import read_grades_csv, require, student_processes, tree_digest, wait_until, with_cell, write_submission
+from helpers import (DATA_USE, read_grades_csv, require, student_processes, tree_digest, wait_until, with_cell,
+                     write_submission)
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
@@ -253,18 +254,6 @@ def test_no_mount_and_no_control_group_is_left_behind(graded):
 
 
 # --- the assignment's data ------------------------------------------------------------------------
-
-DATA_USE = '''
-print("read:", open("data/words.txt").read())
-for what, path, how in [("write", "data/words.txt", "a"), ("create", "data/new.txt", "w")]:
-    try:
-        with open(path, how) as f:
-            f.write(" and more")
-        print(f"{what}: allowed")
-    except OSError as exc:
-        print(f"{what}: refused ({exc.strerror})")
-'''
-
 
 def use_data(tmp_path: Path, mode: str) -> str:
     """What a kernel started in `mode` with an assignment data folder prints when it reads data/ and tries to change it."""

@@ -6,8 +6,11 @@ import ast
 import asyncio
 import copy
 import sys
+import time
+from queue import Empty
 
 import pytest
+from nbclient.exceptions import DeadKernelError
 
 from grader.bridge import trusted
 from grader.bridge.trusted import BRIDGE_MODULE, SetupFailed, TrustedKernel, execute_quietly, fresh_namespace
@@ -61,6 +64,44 @@ def test_quiet_execution_waits_for_its_own_reply():
     content = asyncio.run(execute_quietly(client, "x = 1", timeout=5))
     assert content["status"] == "ok"
     assert client.sent == [("x = 1", {"silent": True, "store_history": False, "allow_stdin": False})]
+
+
+class Silent:
+    """A kernel client that never replies: each wait for a message runs out."""
+
+    def execute(self, code, **kwargs) -> str:
+        return "msg-1"
+
+    async def get_shell_msg(self, timeout=None):
+        await asyncio.sleep(timeout)
+        raise Empty
+
+
+class Manager:
+    """A kernel manager whose kernel dies after `lives` checks (never, if None)."""
+
+    def __init__(self, lives: int | None):
+        self.lives, self.checks = lives, 0
+
+    async def is_alive(self) -> bool:
+        self.checks += 1
+        return self.lives is None or self.checks <= self.lives
+
+
+def test_a_kernel_that_dies_before_replying_is_noticed_within_a_check(monkeypatch):
+    """A trusted kernel forked from a template killed just then answers kernel_info and dies: the wait for its reply
+    ends at the next check, not after the whole limit; the control: a live kernel that never replies waits it out."""
+    monkeypatch.setattr(trusted, "LIVENESS_SECONDS", 0.05)
+    dying = Manager(lives=2)
+    started = time.monotonic()
+    with pytest.raises(DeadKernelError):
+        asyncio.run(execute_quietly(Silent(), "x = 1", timeout=5, km=dying))
+    assert time.monotonic() - started < 2 and dying.checks == 3
+    alive = Manager(lives=None)
+    started = time.monotonic()
+    with pytest.raises(Empty):
+        asyncio.run(execute_quietly(Silent(), "x = 1", timeout=0.5, km=alive))
+    assert time.monotonic() - started >= 0.5 and alive.checks >= 5
 
 
 def kernel(tmp_path, client: Client, alive: bool = True) -> TrustedKernel:

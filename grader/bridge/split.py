@@ -103,7 +103,7 @@ class KernelPair:
     async def begin(self, nb: NotebookNode) -> None:
         """Reset the trusted kernel for this notebook, teach the student kernel the bridge, start the relay."""
         await self.trusted.prepare(self.exercises, self.setup)
-        await execute_quietly(self.executor.kc, student_setup(), timeout=60)
+        await execute_quietly(self.executor.kc, student_setup(), timeout=60, km=self.executor.km)
         student_socket = self.executor.run_dir / STUDENT_SOCKET
         self.relay = Relay(self.trusted.socket_path, student_socket)
         await self.relay.start()

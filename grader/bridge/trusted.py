@@ -13,7 +13,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from pathlib import Path
+from queue import Empty
+
+from nbclient.exceptions import DeadKernelError
 
 from grader.kernel.sandbox import STARTUP_TIMEOUT, SandboxedKernelManager, close_context
 
@@ -21,6 +25,7 @@ log = logging.getLogger(__name__)
 BRIDGE_SOURCE = (Path(__file__).with_name("protocol.py")).read_text()
 BRIDGE_MODULE = "grader_bridge"
 SOCKET_NAME = "bridge.sock"
+LIVENESS_SECONDS = 1.0  # how often a wait for a reply checks that the kernel still runs
 
 
 def install_bridge() -> str:
@@ -45,11 +50,21 @@ def fresh_namespace(socket_path: str, exercises: dict[str, str]) -> str:
             f"del _s, _torch\n")
 
 
-async def execute_quietly(kc, code: str, timeout: float) -> dict:
-    """Run `code` in a kernel without output or history; the content of its execute reply."""
+async def execute_quietly(kc, code: str, timeout: float, km=None) -> dict:
+    """Run `code` in a kernel without output or history; the content of its execute reply. With its manager `km`,
+    a kernel that dies meanwhile raises DeadKernelError within a second instead of waiting out `timeout`."""
     msg_id = kc.execute(code, silent=True, store_history=False, allow_stdin=False)
+    deadline = time.monotonic() + timeout
     while True:
-        reply = await kc.get_shell_msg(timeout=timeout)
+        left = deadline - time.monotonic()
+        try:
+            reply = await kc.get_shell_msg(timeout=max(0.0, min(left, LIVENESS_SECONDS if km is not None else left)))
+        except Empty:
+            if time.monotonic() >= deadline:
+                raise
+            if not await km.is_alive():
+                raise DeadKernelError("the kernel died before it replied") from None
+            continue
         if reply["parent_header"].get("msg_id") == msg_id:
             return reply["content"]
 
@@ -94,7 +109,7 @@ class TrustedKernel:
 
     async def run(self, code: str, what: str, timeout: float = 120) -> None:
         """Run `code` silently; raise SetupFailed with the kernel's error if it fails."""
-        content = await execute_quietly(self.kc, code, timeout)
+        content = await execute_quietly(self.kc, code, timeout, self.km)
         if content.get("status") != "ok":
             raise SetupFailed(f"{what}: {content.get('ename')}: {content.get('evalue')}")
 
